@@ -1,0 +1,21 @@
+"""lightning-unlearn: machine-unlearning methods for classifiers, and the evaluation that
+proves the forgetting happened, as PyTorch Lightning modules."""
+
+from lightning_unlearn.datamodules import DigitsDataModule, UnlearningDataModule
+from lightning_unlearn.inference import Predictions, predict
+from lightning_unlearn.modules import ClassifierModule
+from lightning_unlearn.training import TrainedModel, TrainingRecipe, train_classifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClassifierModule",
+    "DigitsDataModule",
+    "Predictions",
+    "TrainedModel",
+    "TrainingRecipe",
+    "UnlearningDataModule",
+    "__version__",
+    "predict",
+    "train_classifier",
+]

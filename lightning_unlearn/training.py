@@ -1,0 +1,144 @@
+"""The training recipe shared by the target, the shadow and the retrained model.
+
+Full retraining is the gold standard of unlearning, and the shadow model of the membership
+oracle must imitate the target. Both only mean something if they are trained exactly like
+the target, so the recipe is one object: :class:`TrainingRecipe`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from lightning_unlearn.datamodules.base import UnlearningDataModule
+from lightning_unlearn.models import MLP
+from lightning_unlearn.modules.classifier import ClassifierModule
+
+__all__ = ["TrainedModel", "TrainingRecipe", "fresh_copy", "train_classifier"]
+
+
+def fresh_copy(backbone: nn.Module, seed: int) -> nn.Module:
+    """A deep copy of ``backbone`` with every layer re-initialised from ``seed``."""
+    model = copy.deepcopy(backbone)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+    return model
+
+
+@dataclass
+class TrainingRecipe:
+    """How a classifier is trained: architecture, optimiser and schedule.
+
+    Args:
+        backbone: the architecture; ``None`` builds an :class:`~lightning_unlearn.models.MLP`
+            sized to the datamodule. Each training run re-initialises a copy of it.
+        max_epochs: training epochs.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        seed: seeds initialisation and data order.
+        accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
+        devices: Lightning devices.
+        trainer_kwargs: anything else for :class:`lightning.Trainer`.
+
+    Raises:
+        ValueError: ``max_epochs`` below 1 or a learning rate that is not positive.
+    """
+
+    backbone: nn.Module | None = None
+    max_epochs: int = 60
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_epochs, int) or self.max_epochs < 1:
+            raise ValueError(f"Expected `max_epochs` to be a positive integer, but got {self.max_epochs!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"Expected `learning_rate` to be positive, but got {self.learning_rate!r}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"Expected `weight_decay` to be non-negative, but got {self.weight_decay!r}.")
+
+    def build_backbone(self, datamodule: UnlearningDataModule) -> nn.Module:
+        """A freshly initialised backbone for ``datamodule``'s inputs and classes."""
+        if self.backbone is None:
+            template: nn.Module = MLP(math.prod(datamodule.input_shape), datamodule.num_classes)
+        else:
+            template = self.backbone
+        return fresh_copy(template, self.seed)
+
+    def build_module(self, datamodule: UnlearningDataModule) -> ClassifierModule:
+        """A :class:`ClassifierModule` ready to train with this recipe."""
+        optimizer = partial(torch.optim.Adam, lr=self.learning_rate, weight_decay=self.weight_decay)
+        return ClassifierModule(self.build_backbone(datamodule), optimizer=optimizer)
+
+    def build_trainer(self, **overrides: Any) -> L.Trainer:
+        """A Trainer with this recipe's schedule; ``overrides`` win over ``trainer_kwargs``."""
+        settings: dict[str, Any] = dict(
+            max_epochs=self.max_epochs,
+            accelerator=self.accelerator,
+            devices=self.devices,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=self.max_epochs,
+        )
+        settings.update(self.trainer_kwargs)
+        settings.update(overrides)
+        return L.Trainer(**settings)
+
+
+@dataclass
+class TrainedModel:
+    """A trained classifier with the time its training took."""
+
+    module: ClassifierModule
+    seconds: float
+    train_split: str
+
+
+def train_classifier(
+    recipe: TrainingRecipe,
+    datamodule: UnlearningDataModule,
+    train_split: Literal["target_train", "shadow_train", "retain"] = "target_train",
+    **trainer_overrides: Any,
+) -> TrainedModel:
+    """Train a fresh classifier with ``recipe`` on one split of ``datamodule``.
+
+    ``target_train`` gives the target, ``shadow_train`` the shadow model, ``retain`` the
+    retrained reference. The returned time covers ``Trainer.fit`` alone.
+
+    Raises:
+        ValueError: an unknown ``train_split``.
+    """
+    if train_split not in ("target_train", "shadow_train", "retain"):
+        raise ValueError(
+            f"Expected `train_split` to be 'target_train', 'shadow_train' or 'retain', but got {train_split!r}."
+        )
+    datamodule.setup("fit")
+    L.seed_everything(recipe.seed, verbose=False)
+    module = recipe.build_module(datamodule)
+    trainer = recipe.build_trainer(**trainer_overrides)
+    validation_split = "shadow_test" if train_split == "shadow_train" else "test"
+    train_loader = datamodule.dataloader(train_split, shuffle=True)
+    val_loader = datamodule.dataloader(validation_split)
+    start = time.perf_counter()
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    seconds = time.perf_counter() - start
+    module.eval()
+    return TrainedModel(module=module, seconds=seconds, train_split=train_split)
