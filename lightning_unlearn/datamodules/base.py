@@ -259,6 +259,11 @@ class UnlearningDataModule(L.LightningDataModule):
         return self._splits
 
     @property
+    def has_splits(self) -> bool:
+        """Whether :meth:`setup` has built (or loaded) the splits."""
+        return self._splits is not None
+
+    @property
     def splits(self) -> UnlearningSplits:
         """Every split, after :meth:`setup`."""
         return self._require_setup()

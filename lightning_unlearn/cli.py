@@ -1,0 +1,97 @@
+"""The ``lightning-unlearn`` command.
+
+* ``lightning-unlearn fit|validate|test|predict --config FILE`` — Lightning's own CLI, for any
+  LightningModule and any :class:`~lightning_unlearn.datamodules.UnlearningDataModule`
+  given by ``class_path`` (see ``configs/``).
+* ``lightning-unlearn experiment [--config FILE]`` — the main job on the embedded digits
+  data: build the splits, train the target and the shadow, print what they learnt.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lightning.pytorch.cli import LightningCLI
+
+from lightning_unlearn.datamodules.base import UnlearningDataModule
+
+__all__ = ["UnlearnCLI", "main"]
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+USAGE = """\
+usage: lightning-unlearn {experiment,fit,validate,test,predict} [options]
+
+Machine unlearning for classifiers, with the evaluation that proves the forgetting happened.
+
+commands:
+  experiment   the main job: splits, target and shadow on the embedded digits data
+               (lightning-unlearn experiment --help for its options)
+  fit          train a module with Lightning's CLI (e.g. --config configs/digits/target.yaml)
+  validate     validate a module
+  test         test a module
+  predict      predict with a module
+"""
+
+
+class UnlearnCLI(LightningCLI):
+    """Lightning's CLI over any LightningModule and any ``UnlearningDataModule``.
+
+    The options are the ``__init__`` arguments of the classes named by ``class_path`` in the
+    config, so ``--print_config`` shows every setting a run used.
+    """
+
+    def __init__(self, args: Sequence[str] | None = None, **kwargs: object) -> None:
+        kwargs.setdefault("datamodule_class", UnlearningDataModule)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(args=args, **kwargs)  # type: ignore[arg-type]
+
+
+def _experiment(args: Sequence[str]) -> None:
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from lightning_unlearn.experiment import train_target_and_shadow
+    from lightning_unlearn.training import TrainingRecipe
+
+    parser = ArgumentParser(
+        prog="lightning-unlearn experiment",
+        description="Build the unlearning splits, train the target and the shadow, and print their accuracies.",
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="A YAML file with any of the options below.")
+    parser.add_subclass_arguments(UnlearningDataModule, "data", required=False, help="The datamodule (default digits).")
+    parser.add_class_arguments(TrainingRecipe, "recipe", help="How the target and the shadow are trained.")
+    parser.add_argument("--output_dir", type=str, default="outputs/digits", help="Where outputs are written.")
+    parser.add_argument("--progress_bar", type=bool, default=True, help="Show progress bars while training.")
+    config = parser.parse_args(list(args))
+    objects = parser.instantiate_classes(config)
+    train_target_and_shadow(
+        datamodule=objects.get("data"),
+        recipe=objects.recipe,
+        output_dir=objects.output_dir,
+        progress_bar=objects.progress_bar,
+    )
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Entry point of the ``lightning-unlearn`` console script."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "experiment":
+        _experiment(rest)
+    elif command in LIGHTNING_COMMANDS:
+        UnlearnCLI(args=argv)
+    else:
+        print(USAGE, file=sys.stderr)
+        raise SystemExit(
+            f"lightning-unlearn: expected a command from experiment, {', '.join(LIGHTNING_COMMANDS)},"
+            f" but got {command!r}."
+        )
+
+
+if __name__ == "__main__":
+    main()
