@@ -17,7 +17,7 @@ class DigitsDataModule(UnlearningDataModule):
 
     The default scenario is OOD forgetting by label split: digits 0–4 are the task, and
     digits 5–9 form the OOD pool, inserted into the target's training data under random
-    labels from 0–4 (a fifth of the pool, 180 samples, is the forget set). Any other kind
+    labels from 0–4 (a fifth of the pool, 179 samples, is the forget set). Any other kind
     of :class:`~lightning_unlearn.datamodules.UnlearningDataModule` works too; ``ood_foreign``
     and ``ood_mislabeled`` need an ``ood_source``, whose images are converted to 8×8
     grayscale features.
@@ -34,7 +34,7 @@ class DigitsDataModule(UnlearningDataModule):
         >>> dm = DigitsDataModule(seed=0)
         >>> dm.setup()
         >>> dm.num_classes, len(dm.splits["forget"])
-        (5, 180)
+        (5, 179)
     """
 
     def __init__(
