@@ -1,0 +1,59 @@
+"""Evaluation that tells whether forgetting happened (DESIGN §4).
+
+* :mod:`~lightning_unlearn.metrics.functional` — the maths as pure functions: FR, CFR, MIA score.
+* :mod:`~lightning_unlearn.metrics.oracle` — the shadow-model membership oracle (Forsaken §V-A).
+* :mod:`~lightning_unlearn.metrics.classes` — torchmetrics classes, correct under DDP.
+* :mod:`~lightning_unlearn.metrics.report` — original vs unlearned vs retrained, side by side.
+"""
+
+from lightning_unlearn.metrics.classes import CatastrophicForgettingRate, ForgettingRate, MIAScore
+from lightning_unlearn.metrics.functional import (
+    MIAScoreResult,
+    binomial_half_width,
+    catastrophic_forgetting_rate,
+    catastrophic_forgetting_rate_from_membership,
+    forgetting_rate,
+    forgetting_rate_from_membership,
+    membership_counts,
+    membership_features,
+    mia_score,
+    mia_score_from_logits,
+)
+from lightning_unlearn.metrics.oracle import (
+    ForgettingRateResult,
+    MembershipQuality,
+    OracleNearChanceWarning,
+    OracleQualityReport,
+    ShadowModelOracle,
+    attack_features,
+    chance_margin,
+    membership_quality,
+)
+from lightning_unlearn.metrics.report import ModelEvaluation, UnlearningReport, over_unlearning_reasons
+
+__all__ = [
+    "CatastrophicForgettingRate",
+    "ForgettingRate",
+    "ForgettingRateResult",
+    "MIAScore",
+    "MIAScoreResult",
+    "MembershipQuality",
+    "ModelEvaluation",
+    "OracleNearChanceWarning",
+    "OracleQualityReport",
+    "ShadowModelOracle",
+    "UnlearningReport",
+    "attack_features",
+    "binomial_half_width",
+    "catastrophic_forgetting_rate",
+    "catastrophic_forgetting_rate_from_membership",
+    "chance_margin",
+    "forgetting_rate",
+    "forgetting_rate_from_membership",
+    "membership_counts",
+    "membership_features",
+    "membership_quality",
+    "mia_score",
+    "mia_score_from_logits",
+    "over_unlearning_reasons",
+]

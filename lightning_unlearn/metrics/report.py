@@ -1,0 +1,479 @@
+"""``UnlearningReport``: the original, the unlearned and the retrained model, side by side (DESIGN §4).
+
+The ideal of every number is the *retrained* model's value, not a constant, so the report
+always shows the retrained model beside each method, on the same splits, in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from torch import nn
+
+from lightning_unlearn.datamodules.base import UnlearningDataModule
+from lightning_unlearn.inference import Predictions, predict
+from lightning_unlearn.metrics.functional import (
+    MIAScoreResult,
+    binomial_half_width,
+    catastrophic_forgetting_rate,
+    forgetting_rate,
+    membership_counts,
+    mia_score_from_logits,
+)
+from lightning_unlearn.metrics.oracle import (
+    OracleQualityReport,
+    ShadowModelOracle,
+    near_chance_message,
+    warn_near_chance,
+)
+
+__all__ = ["ModelEvaluation", "UnlearningReport", "over_unlearning_reasons"]
+
+Role = Literal["original", "unlearned", "retrained"]
+RESERVED_NAMES = ("original", "retrained")
+_SPLITS = ("retain", "forget", "test", "heldout")
+
+OVER_UNLEARNING_RULE = (
+    "Over-unlearning is flagged for an unlearned model when (a) its FR exceeds the retrained model's FR by more"
+    " than h_FR = 1.96·sqrt(0.25/BT) ≈ 1/sqrt(BT), BT the forget samples the oracle calls members of the original;"
+    " or (b) forget samples look less like members than unseen ones: the loss AUC (lower loss = member, nothing"
+    " fitted) is below 0.5 − 1.96·sqrt((2g+1)/(12g²)), or the MIA score is below min(0.5, the retrained model's"
+    " MIA score) − 1.96·sqrt(0.25/(2g)) ≈ 1/sqrt(2g), g the samples per balanced MIA group."
+)
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """Every number the report holds about one model.
+
+    Attributes:
+        name: ``"original"``, ``"retrained"`` or the unlearning method's name.
+        role: ``"original"``, ``"unlearned"`` or ``"retrained"``.
+        retain_accuracy: accuracy on ``retain``.
+        forget_accuracy: accuracy on ``forget`` (with the labels the forget samples carry).
+        test_accuracy: accuracy on ``test``.
+        retain_accuracy_drop: original's retain accuracy minus this model's.
+        test_accuracy_drop: original's test accuracy minus this model's.
+        forgetting_rate: FR (Forsaken Eq. 2) over the forget set, relative to the original.
+        bt: forget samples the oracle calls members of the original (BT).
+        bf: forget samples it calls non-members of the original (BF).
+        af: forget samples it calls non-members of this model (AF).
+        catastrophic_forgetting_rate: CFR (Forsaken Eq. 10) over ``retain``, relative to the original.
+        mia: the MIA score, forget (members) vs ``heldout`` (non-members).
+        seconds: time of the unlearning (or training) step, when given.
+        speedup: the retrained model's time divided by this model's, when both are given.
+        over_unlearning: why this model is flagged for over-unlearning; empty when it is not.
+    """
+
+    name: str
+    role: Role
+    retain_accuracy: float
+    forget_accuracy: float
+    test_accuracy: float
+    retain_accuracy_drop: float
+    test_accuracy_drop: float
+    forgetting_rate: float
+    bt: int
+    bf: int
+    af: int
+    catastrophic_forgetting_rate: float
+    mia: MIAScoreResult
+    seconds: float | None = None
+    speedup: float | None = None
+    over_unlearning: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (NaN becomes ``None``)."""
+        values: dict[str, Any] = {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("mia", "over_unlearning")
+        }
+        values["mia"] = self.mia.to_dict()
+        values["over_unlearning"] = list(self.over_unlearning)
+        return _json_ready(values)
+
+
+def over_unlearning_reasons(
+    candidate: ModelEvaluation, retrained: ModelEvaluation, fr_half_width: float
+) -> tuple[str, ...]:
+    """Why ``candidate`` forgot more than retraining would: empty when it did not.
+
+    (a) FR above the retrained model's FR by more than ``fr_half_width``; (b) forget samples
+    looking less like members than unseen ones: the loss AUC below ``0.5 − loss_auc_half_width``,
+    or the MIA score below ``min(0.5, retrained MIA score) − half_width``. A cross-validated attack
+    that finds no signal scores *below* 0.5 (the training and test folds of one sample are
+    anti-correlated), so the retrained model's score, when lower, is the reference for (b).
+    Every comparison with a NaN is False.
+
+    Args:
+        candidate: the unlearned model's evaluation.
+        retrained: the retrained model's evaluation.
+        fr_half_width: the FR noise band, ``binomial_half_width(BT)``.
+    """
+    reasons = []
+    if candidate.forgetting_rate - retrained.forgetting_rate > fr_half_width:
+        reasons.append(
+            f"FR {candidate.forgetting_rate:.3f} exceeds the retrained model's {retrained.forgetting_rate:.3f}"
+            f" by more than {fr_half_width:.3f}"
+        )
+    mia = candidate.mia
+    if mia.loss_auc < 0.5 - mia.loss_auc_half_width:
+        reasons.append(
+            f"loss AUC {mia.loss_auc:.3f} is below 0.5 − {mia.loss_auc_half_width:.3f}: forget samples look less"
+            " like members than unseen ones"
+        )
+    reference = min(0.5, retrained.mia.score)
+    if mia.score < reference - mia.half_width:
+        reasons.append(f"MIA score {mia.score:.3f} is below {reference:.3f} − {mia.half_width:.3f}")
+    return tuple(reasons)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def _format(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class UnlearningReport:
+    """The original, each unlearned and the retrained model compared on the same splits.
+
+    Build it with :meth:`evaluate`. Per model: accuracy on ``retain`` / ``forget`` / ``test``
+    and its drop from the original; FR and CFR (Forsaken Eqs. 2 and 10) from the membership
+    oracle's decisions before (original) and after (this model); the MIA score with AUC and
+    TPR at 1 % FPR, forget vs ``heldout``; the time and the speed-up over retraining when
+    given. Beside them: the oracle's own quality on the original target.
+
+    Over-unlearning is flagged, not celebrated. The rule (:func:`over_unlearning_reasons`),
+    judged against the sampling noise of the forget set's size, for an unlearned model:
+
+    (a) its FR exceeds the retrained model's FR by more than ``h_FR = 1.96·sqrt(0.25/BT) ≈
+        1/sqrt(BT)`` (BT the forget samples the oracle calls members of the original); or
+    (b) forget samples look *less* like members than truly unseen ones, itself a tell: the loss
+        AUC (lower loss = member, nothing fitted; see
+        :class:`~lightning_unlearn.metrics.functional.MIAScoreResult`) is below
+        ``0.5 − 1.96·sqrt((2g + 1)/(12g²))``, or the MIA score is below
+        ``min(0.5, retrained MIA score) − 1.96·sqrt(0.25/(2g)) ≈ … − 1/sqrt(2g)``, g the samples
+        per balanced MIA group. The retrained score enters because a cross-validated attack
+        with no signal to find scores below 0.5 (measured on digits: 0.43 for the retrained
+        model), and a method that matches retraining must not be flagged for it.
+
+    The original and the retrained model are never flagged; a retrained model whose MIA score
+    is itself below ``0.5 − h`` gets a note.
+
+    When the oracle is near chance on forget vs heldout (:attr:`fr_reliable` is ``False``), every
+    FR in the report is meaningless: :meth:`evaluate` warns
+    (:class:`~lightning_unlearn.metrics.oracle.OracleNearChanceWarning`) and the report says so.
+
+    Attributes:
+        models: one :class:`ModelEvaluation` per model: original, the unlearned ones, retrained.
+        oracle_quality: the oracle's quality on the original target.
+        forget_size: forget samples.
+        heldout_size: ``heldout`` samples.
+        fr_half_width: ``h_FR`` of the over-unlearning rule (NaN when BT = 0).
+        mia_half_width: ``h_MIA`` of the over-unlearning rule.
+        notes: anything a reader must know before trusting the numbers.
+
+    Example:
+        >>> report = UnlearningReport.evaluate(  # doctest: +SKIP
+        ...     dm, oracle, original=target, unlearned={"finetune": model}, retrained=retrained,
+        ...     times={"finetune": 0.4, "retrained": 1.5},
+        ... )
+        >>> print(report)  # doctest: +SKIP
+        >>> report.to_markdown(), report.to_json()  # doctest: +SKIP
+    """
+
+    models: tuple[ModelEvaluation, ...]
+    oracle_quality: OracleQualityReport
+    forget_size: int
+    heldout_size: int
+    fr_half_width: float
+    mia_half_width: float
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def fr_reliable(self) -> bool:
+        """Whether the oracle behind every FR is clearly better than chance on forget vs heldout."""
+        return self.oracle_quality.reliable
+
+    def model(self, name: str) -> ModelEvaluation:
+        """The evaluation of the model called ``name``.
+
+        Raises:
+            KeyError: no model of that name.
+        """
+        for evaluation in self.models:
+            if evaluation.name == name:
+                return evaluation
+        raise KeyError(f"Expected a model name from {[m.name for m in self.models]}, but got {name!r}.")
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def evaluate(
+        cls,
+        datamodule: UnlearningDataModule,
+        oracle: ShadowModelOracle,
+        *,
+        original: nn.Module,
+        retrained: nn.Module,
+        unlearned: Mapping[str, nn.Module] | None = None,
+        times: Mapping[str, float] | None = None,
+        mia_seed: int = 0,
+        mia_splits: int = 5,
+    ) -> UnlearningReport:
+        """Evaluate every model on the datamodule's splits with a fitted oracle.
+
+        Args:
+            datamodule: the target's datamodule (``retain``, ``forget``, ``test``, ``heldout``).
+            oracle: a fitted :class:`~lightning_unlearn.metrics.oracle.ShadowModelOracle`.
+            original: the target before unlearning.
+            retrained: the model retrained on ``retain`` with the target's recipe.
+            unlearned: method name → unlearned model.
+            times: model name → seconds of its unlearning (or training) step; ``"retrained"``
+                gives the denominator of every speed-up.
+            mia_seed: seed of every MIA score.
+            mia_splits: cross-validation folds of every MIA score.
+
+        Returns:
+            The report.
+
+        Raises:
+            TypeError: ``oracle`` is not a ShadowModelOracle, a model not an ``nn.Module``, or a time
+                not a number.
+            ValueError: an unlearned model named ``"original"`` or ``"retrained"``, a time for a
+                model the report does not hold, or a negative time.
+            RuntimeError: the oracle is not fitted.
+        """
+        unlearned = dict(unlearned or {})
+        times = dict(times or {})
+        if not isinstance(oracle, ShadowModelOracle):
+            raise TypeError(f"Expected `oracle` to be a ShadowModelOracle, but got {type(oracle).__name__}.")
+        for name in RESERVED_NAMES:
+            if name in unlearned:
+                raise ValueError(
+                    f"Expected `unlearned` names other than {list(RESERVED_NAMES)} (the report's own rows),"
+                    f" but got {name!r}."
+                )
+        models: dict[str, tuple[Role, nn.Module]] = {"original": ("original", original)}
+        models.update({name: ("unlearned", model) for name, model in unlearned.items()})
+        models["retrained"] = ("retrained", retrained)
+        for name, (_, model) in models.items():
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"Expected model {name!r} to be an nn.Module, but got {type(model).__name__}.")
+        for name, seconds in times.items():
+            if name not in models:
+                raise ValueError(f"Expected `times` keys from {list(models)}, but got {name!r}.")
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise TypeError(
+                    f"Expected `times[{name!r}]` to be a number of seconds, but got {type(seconds).__name__}."
+                )
+            if not seconds >= 0:
+                raise ValueError(
+                    f"Expected `times[{name!r}]` to be a non-negative number of seconds, but got {seconds}."
+                )
+
+        datamodule.setup("fit")
+        predictions: dict[str, dict[str, Predictions]] = {
+            name: {split: predict(model, datamodule.dataloader(split)) for split in _SPLITS}
+            for name, (_, model) in models.items()
+        }
+        original_predictions = predictions["original"]
+        quality = oracle.quality_from_predictions(original_predictions)
+        notes: list[str] = []
+        if not quality.reliable:
+            warn_near_chance(quality)
+            notes.append(near_chance_message(quality))
+
+        def decisions(name: str, split: str) -> Any:
+            return oracle.predict_membership_from_logits(
+                predictions[name][split].logits, predictions[name][split].targets
+            )
+
+        forget_before = decisions("original", "forget")
+        retain_before = decisions("original", "retain")
+        retrained_time = times.get("retrained")
+        evaluations: dict[str, ModelEvaluation] = {}
+        for name, (role, _) in models.items():
+            own = predictions[name]
+            bt, bf, _, af = membership_counts(forget_before, decisions(name, "forget"))
+            bt_train, _, at_train, _ = membership_counts(retain_before, decisions(name, "retain"))
+            mia = mia_score_from_logits(
+                own["forget"].logits,
+                own["forget"].targets,
+                own["heldout"].logits,
+                own["heldout"].targets,
+                n_splits=mia_splits,
+                seed=mia_seed,
+            )
+            elapsed = times.get(name)
+            speedup = (
+                retrained_time / elapsed if elapsed is not None and retrained_time is not None and elapsed > 0 else None
+            )
+            evaluations[name] = ModelEvaluation(
+                name=name,
+                role=role,
+                retain_accuracy=own["retain"].accuracy(),
+                forget_accuracy=own["forget"].accuracy(),
+                test_accuracy=own["test"].accuracy(),
+                retain_accuracy_drop=original_predictions["retain"].accuracy() - own["retain"].accuracy(),
+                test_accuracy_drop=original_predictions["test"].accuracy() - own["test"].accuracy(),
+                forgetting_rate=forgetting_rate(bt, bf, af),
+                bt=bt,
+                bf=bf,
+                af=af,
+                catastrophic_forgetting_rate=catastrophic_forgetting_rate(bt_train, at_train),
+                mia=mia,
+                seconds=elapsed,
+                speedup=speedup,
+            )
+
+        bt = evaluations["original"].bt
+        fr_half_width = binomial_half_width(bt) if bt > 0 else float("nan")
+        mia_half_width = evaluations["original"].mia.half_width
+        retrained_evaluation = evaluations["retrained"]
+        if retrained_evaluation.mia.score < 0.5 - retrained_evaluation.mia.half_width:
+            notes.append(
+                f"The retrained model's own MIA score ({retrained_evaluation.mia.score:.3f}) is below"
+                f" 0.5 − {retrained_evaluation.mia.half_width:.3f}: a cross-validated attack with no signal to find"
+                " scores below 0.5, so each method's MIA score is compared with the retrained model's."
+            )
+        flagged = [
+            replace(e, over_unlearning=over_unlearning_reasons(e, retrained_evaluation, fr_half_width))
+            if e.role == "unlearned"
+            else e
+            for e in evaluations.values()
+        ]
+        forget_size = len(original_predictions["forget"])
+        heldout_size = len(original_predictions["heldout"])
+        return cls(
+            models=tuple(flagged),
+            oracle_quality=quality,
+            forget_size=forget_size,
+            heldout_size=heldout_size,
+            fr_half_width=fr_half_width,
+            mia_half_width=mia_half_width,
+            notes=tuple(notes),
+        )
+
+    # ------------------------------------------------------------------ output
+    _HEADER = (
+        "model",
+        "acc retain",
+        "acc forget",
+        "acc test",
+        "Δ acc test",
+        "FR",
+        "CFR",
+        "MIA",
+        "MIA AUC",
+        "TPR@1%FPR",
+        "loss AUC",
+        "time s",
+        "speed-up",
+        "over-unlearning",
+    )
+
+    def _cells(self) -> list[list[str]]:
+        rows = []
+        for m in self.models:
+            rows.append(
+                [
+                    m.name,
+                    _format(m.retain_accuracy),
+                    _format(m.forget_accuracy),
+                    _format(m.test_accuracy),
+                    _format(m.test_accuracy_drop),
+                    _format(m.forgetting_rate),
+                    _format(m.catastrophic_forgetting_rate),
+                    f"{_format(m.mia.score)}±{_format(m.mia.score_std)}",
+                    _format(m.mia.auc),
+                    _format(m.mia.tpr_at_low_fpr),
+                    _format(m.mia.loss_auc),
+                    _format(m.seconds, 2),
+                    "—" if m.speedup is None else f"{m.speedup:.1f}×",
+                    "YES" if m.over_unlearning else "no",
+                ]
+            )
+        return rows
+
+    def _oracle_lines(self) -> list[str]:
+        lines = []
+        for label, figure in (
+            ("forget vs heldout", self.oracle_quality.forget_vs_heldout),
+            ("retain vs test", self.oracle_quality.retain_vs_test),
+        ):
+            lines.append(
+                f"oracle on the original, {label}: accuracy {figure.accuracy:.3f}, balanced accuracy"
+                f" {figure.balanced_accuracy:.3f} (chance ±{figure.chance_margin:.3f}), AUC {figure.auc:.3f},"
+                f" TPR {figure.true_positive_rate:.3f}, FPR {figure.false_positive_rate:.3f}"
+                f" ({figure.num_members} members, {figure.num_nonmembers} non-members)"
+            )
+        lines.append("FR is " + ("reliable." if self.fr_reliable else "MEANINGLESS: the oracle is near chance."))
+        return lines
+
+    def _flag_lines(self) -> list[str]:
+        return [
+            f"{m.name}: over-unlearning — {'; '.join(m.over_unlearning)}." for m in self.models if m.over_unlearning
+        ]
+
+    def __str__(self) -> str:
+        cells = [list(self._HEADER), *self._cells()]
+        widths = [max(len(row[column]) for row in cells) for column in range(len(self._HEADER))]
+        lines = [
+            f"Unlearning report: {self.forget_size} forget samples, {self.heldout_size} heldout samples",
+            *(
+                "  ".join(
+                    cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))
+                )
+                for row in cells
+            ),
+            *self._oracle_lines(),
+            *self._flag_lines(),
+            *self.notes,
+        ]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """The comparison as a Markdown table, followed by the oracle's quality, flags and notes."""
+        lines = [
+            "| " + " | ".join(self._HEADER) + " |",
+            "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(self._HEADER))) + "|",
+            *("| " + " | ".join(row) + " |" for row in self._cells()),
+            "",
+            *(f"- {line}" for line in self._oracle_lines() + self._flag_lines() + list(self.notes)),
+            f"- {OVER_UNLEARNING_RULE}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the report, JSON-ready (NaN becomes ``None``)."""
+        return _json_ready(
+            {
+                "forget_size": self.forget_size,
+                "heldout_size": self.heldout_size,
+                "fr_reliable": self.fr_reliable,
+                "fr_half_width": self.fr_half_width,
+                "mia_half_width": self.mia_half_width,
+                "over_unlearning_rule": OVER_UNLEARNING_RULE,
+                "oracle_quality": self.oracle_quality.to_dict(),
+                "models": [m.to_dict() for m in self.models],
+                "notes": list(self.notes),
+            }
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
