@@ -3,7 +3,7 @@ proves the forgetting happened, as PyTorch Lightning modules."""
 
 from lightning_unlearn.datamodules import DigitsDataModule, UnlearningDataModule
 from lightning_unlearn.inference import Predictions, predict
-from lightning_unlearn.modules import ClassifierModule
+from lightning_unlearn.modules import ClassifierModule, ForsakenModule, ForsakenResult, forsaken_unlearn
 from lightning_unlearn.training import TrainedModel, TrainingRecipe, train_classifier
 
 __version__ = "0.1.0"
@@ -11,11 +11,14 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassifierModule",
     "DigitsDataModule",
+    "ForsakenModule",
+    "ForsakenResult",
     "Predictions",
     "TrainedModel",
     "TrainingRecipe",
     "UnlearningDataModule",
     "__version__",
+    "forsaken_unlearn",
     "predict",
     "train_classifier",
 ]

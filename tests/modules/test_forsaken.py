@@ -1,0 +1,518 @@
+"""ForsakenModule: frozen target, Algorithm 1's loss, forgetting on digits, MacForget, backbones, errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
+from lightning_unlearn.datamodules import DataSource, SourceData, SplitDataset, UnlearningDataModule
+from lightning_unlearn.models import MLP, VGG16, LinearSVM, LogisticRegression, SmallCNN
+from lightning_unlearn.modules.forsaken import (
+    ForsakenModule,
+    NeuronMaskGenerator,
+    dynamic_penalty_weights,
+    forsaken_unlearn,
+    nearest_reference_posterior,
+    non_member_posterior,
+)
+
+# The frozen target is in eval mode on purpose, and the datamodule's validation loader goes unused.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*module\\(s\\) in eval mode.*"),
+    pytest.mark.filterwarnings("ignore:.*no `validation_step`.*"),
+]
+
+QUIET: dict[str, Any] = dict(
+    accelerator="cpu",
+    logger=False,
+    enable_checkpointing=False,
+    enable_model_summary=False,
+    enable_progress_bar=False,
+    limit_val_batches=0,
+    num_sanity_val_steps=0,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: these tensors are tiny, and a shared 2-core machine thrashes with two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits() -> DigitsDataModule:
+    """The digits OOD scenario: digits 0–4 the task, 179 OOD digits 5–9 to forget."""
+    datamodule = DigitsDataModule()
+    datamodule.setup("fit")
+    return datamodule
+
+
+@pytest.fixture(scope="module")
+def recipe() -> TrainingRecipe:
+    return TrainingRecipe(trainer_kwargs=dict(enable_progress_bar=False))
+
+
+@pytest.fixture(scope="module")
+def target(digits: DigitsDataModule, recipe: TrainingRecipe) -> nn.Module:
+    return train_classifier(recipe, digits).module.backbone.eval()
+
+
+@pytest.fixture(scope="module")
+def retrained(digits: DigitsDataModule, recipe: TrainingRecipe) -> nn.Module:
+    return train_classifier(recipe, digits, "retain").module.backbone.eval()
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _fit(module: ForsakenModule, datamodule: UnlearningDataModule, **trainer: Any) -> L.Trainer:
+    settings = {**QUIET, "max_steps": module.iterations, **trainer}
+    fitter = L.Trainer(**settings)
+    fitter.fit(module, datamodule=datamodule)
+    return fitter
+
+
+def _max_confidence_gap(model: nn.Module, datamodule: UnlearningDataModule) -> float:
+    """Mean top posterior on forget minus on heldout: the membership signal a confidence attack reads."""
+    forget = predict(model, datamodule.dataloader("forget")).posteriors.max(dim=1).values.mean()
+    heldout = predict(model, datamodule.dataloader("heldout")).posteriors.max(dim=1).values.mean()
+    return float(forget - heldout)
+
+
+# ---------------------------------------------------------------------------- the frozen target
+class _FrozenTargetProbe(L.Callback):
+    """Checks the target at every iteration: nothing requires or holds a gradient, nothing moves."""
+
+    def __init__(self, theta0: dict[str, torch.Tensor]) -> None:
+        self.theta0 = theta0
+        self.checks: list[tuple[bool, bool, bool, bool]] = []
+
+    def _check(self, module: ForsakenModule) -> None:
+        params = list(module.target.named_parameters())
+        self.checks.append(
+            (
+                all(not p.requires_grad for _, p in params),
+                all(p.grad is None for _, p in params),
+                all(torch.equal(p, self.theta0[name]) for name, p in params),
+                not module.target.training,
+            )
+        )
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int) -> None:
+        assert isinstance(pl_module, ForsakenModule)
+        self._check(pl_module)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        assert isinstance(pl_module, ForsakenModule)
+        self._check(pl_module)
+
+
+def test_target_parameters_never_require_grad_and_never_change(target: nn.Module, digits: DigitsDataModule) -> None:
+    theta0 = _snapshot(target)
+    requires_grad_before = [p.requires_grad for p in target.parameters()]
+    module = ForsakenModule(target, iterations=5)
+    probe = _FrozenTargetProbe(theta0)
+    _fit(module, digits, callbacks=[probe])
+
+    assert len(probe.checks) == 10
+    assert all(all(check) for check in probe.checks), probe.checks
+    # the caller's model is untouched too
+    assert all(torch.equal(p, theta0[name]) for name, p in target.named_parameters())
+    assert [p.requires_grad for p in target.parameters()] == requires_grad_before
+    # ... while the unlearned parameters did move, and only the generator is trainable
+    moved = module.unlearned_parameters()
+    assert any(not torch.equal(moved[name], theta0[name]) for name in theta0)
+    trainable = {name for name, p in module.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("generator.") for name in trainable)
+
+
+def test_loss_decreases_and_is_logged(target: nn.Module, digits: DigitsDataModule) -> None:
+    module = ForsakenModule(target, iterations=20)
+    trainer = _fit(module, digits)
+
+    losses = [entry["loss"] for entry in module.history]
+    assert len(losses) == 20 == module.iteration
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert min(losses[-5:]) < min(losses[:5])
+    for key in ("forsaken/kl", "forsaken/penalty", "forsaken/loss", "forsaken/forget_acc"):
+        assert key in trainer.callback_metrics
+    last = module.history[-1]
+    assert last["loss"] == pytest.approx(last["kl"] + last["penalty"], rel=1e-5)
+    assert trainer.global_step == 20
+
+
+def test_every_fit_restarts_from_theta0_with_a_fresh_generator(target: nn.Module, digits: DigitsDataModule) -> None:
+    module = ForsakenModule(target, iterations=4)
+    _fit(module, digits)
+    first = module.unlearned_parameters()
+    _fit(module, digits)
+    second = module.unlearned_parameters()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name])
+
+
+# ---------------------------------------------------------------------------- forgetting on digits
+def test_forgetting_on_the_digits_ood_scenario(
+    target: nn.Module, retrained: nn.Module, digits: DigitsDataModule
+) -> None:
+    """Seeded run: the memorised OOD samples lose their inserted labels and their over-confidence."""
+    result = forsaken_unlearn(target, digits, iterations=20, posterior="nearest")
+    unlearned = result.model
+
+    before = predict(target, digits.dataloader("forget")).accuracy()
+    after = predict(unlearned, digits.dataloader("forget")).accuracy()
+    ideal = predict(retrained, digits.dataloader("forget")).accuracy()
+    assert before >= 0.9  # the target memorised the forget set under its random labels
+    assert ideal <= 0.4  # a model that never saw it labels it near chance (5 classes)
+    assert after <= 0.75, (before, after, ideal)  # most inserted labels are gone
+
+    # the membership signal: forget samples were much more confident than unseen look-alikes
+    gap_before, gap_after = _max_confidence_gap(target, digits), _max_confidence_gap(unlearned, digits)
+    assert gap_before >= 0.1
+    assert abs(gap_after) <= 0.06, (gap_before, gap_after)
+
+    # the KL to the non-member posterior fell by a wide margin
+    kls = [entry["kl"] for entry in result.module.history]
+    assert kls[-1] < 0.2 * kls[0]
+
+    # test accuracy is kept within a few points
+    test_before = predict(target, digits.dataloader("test")).accuracy()
+    test_after = predict(unlearned, digits.dataloader("test")).accuracy()
+    assert test_after >= test_before - 0.05, (test_before, test_after)
+
+
+def test_per_class_posterior_keeps_the_arg_max(target: nn.Module, digits: DigitsDataModule) -> None:
+    """The paper's default P keeps each forgotten sample's predicted label (see the class docstring)."""
+    result = forsaken_unlearn(target, digits, iterations=20)
+    assert predict(result.model, digits.dataloader("forget")).accuracy() >= 0.9
+    confidence_before = predict(target, digits.dataloader("forget")).posteriors.max(dim=1).values.mean()
+    confidence_after = predict(result.model, digits.dataloader("forget")).posteriors.max(dim=1).values.mean()
+    assert confidence_after < confidence_before - 0.1  # over-confidence on members is gone
+    posterior = result.module.forget_posterior
+    assert posterior.shape == (len(digits.splits["forget"]), digits.num_classes)
+    predicted = predict(target, digits.dataloader("forget")).logits.argmax(dim=1)
+    assert torch.equal(posterior.argmax(dim=1), predicted)
+
+
+def test_forgetting_rate_with_the_shadow_oracle(
+    target: nn.Module, recipe: TrainingRecipe, digits: DigitsDataModule
+) -> None:
+    metrics = pytest.importorskip("lightning_unlearn.metrics")
+    oracle = metrics.ShadowModelOracle().fit(recipe, digits, trainer_overrides=dict(enable_progress_bar=False))
+    unlearned = forsaken_unlearn(target, digits, iterations=20, posterior="nearest").model
+    result = oracle.forgetting_rate(target, unlearned, digits)
+    assert result.oracle_reliable
+    assert result.value >= 0.9, result
+
+
+# ---------------------------------------------------------------------------- MacForget
+@pytest.mark.parametrize(("server_lr", "batch_size"), [(0.1, 32), (1.0, 1), (0.003, 128)])
+def test_macforget_gradient_brings_a_plain_sgd_server_to_theta_t(
+    target: nn.Module, digits: DigitsDataModule, server_lr: float, batch_size: int
+) -> None:
+    module = ForsakenModule(target, iterations=8)
+    _fit(module, digits)
+    gradient = module.macforget_gradient(server_lr=server_lr, batch_size=batch_size)
+
+    server = copy.deepcopy(target).train()
+    server.requires_grad_(True)
+    optimizer = torch.optim.SGD(server.parameters(), lr=server_lr)
+    optimizer.zero_grad()
+    for name, p in server.named_parameters():
+        p.grad = gradient[name] / batch_size  # the server averages over its batch of n0
+    optimizer.step()
+
+    theta_t = module.unlearned_parameters()
+    for name, p in server.named_parameters():
+        torch.testing.assert_close(p.detach(), theta_t[name], rtol=0, atol=1e-6)
+    accumulated = module.mask_gradient
+    for name, p in target.named_parameters():  # θ_T = θ0 − μ, μ = Σ ξ·μ_t
+        torch.testing.assert_close(p.detach() - accumulated[name], theta_t[name], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------- results
+def test_unlearned_model_is_a_plain_backbone_and_saves_as_a_state_dict(
+    target: nn.Module, digits: DigitsDataModule, tmp_path: Path
+) -> None:
+    module = ForsakenModule(target, iterations=3)
+    _fit(module, digits)
+    model = module.unlearned_model()
+    assert type(model) is MLP
+    assert set(model.state_dict()) == set(target.state_dict())
+    assert all(p.requires_grad for p in model.parameters())
+
+    path = module.save_unlearned(tmp_path / "out" / "unlearned.pt")
+    fresh = MLP(64, 5)
+    fresh.load_state_dict(torch.load(path))
+    inputs = next(iter(digits.dataloader("test"))).inputs
+    torch.testing.assert_close(fresh.eval()(inputs), model(inputs))
+    assert not torch.allclose(target(inputs), model(inputs))
+
+
+def test_checkpoint_loads_the_target_weights(target: nn.Module, digits: DigitsDataModule, tmp_path: Path) -> None:
+    path = tmp_path / "target.pt"
+    torch.save(target.state_dict(), path)
+    module = ForsakenModule(MLP(64, 5), checkpoint=path)
+    for name, p in module.target.named_parameters():
+        torch.testing.assert_close(p, dict(target.named_parameters())[name])
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "small_cnn", "logistic_regression", "linear_svm"])
+def test_every_digits_backbone_runs(backbone: str, digits: DigitsDataModule) -> None:
+    models: dict[str, nn.Module] = {
+        "mlp": MLP(64, 5, hidden=(32,)),
+        "small_cnn": SmallCNN(1, 5, image_size=8, hidden=16),
+        "logistic_regression": LogisticRegression(64, 5),
+        "linear_svm": LinearSVM(64, 5),
+    }
+    model = train_classifier(
+        TrainingRecipe(backbone=models[backbone], max_epochs=3, trainer_kwargs=dict(enable_progress_bar=False)),
+        digits,
+    ).module.backbone
+    result = forsaken_unlearn(model, digits, iterations=3)
+    assert type(result.model) is type(model)
+    assert len(result.module.history) == 3
+    assert all(np.isfinite(entry["loss"]) for entry in result.module.history)
+    assert result.module.generator_parameter_count == sum(p.shape[0] if p.dim() else 1 for p in model.parameters())
+    assert result.seconds > 0
+
+
+class _TinyImages(DataSource):
+    """Random 3×32×32 images in four classes, enough for VGG-16's five poolings."""
+
+    name = "tiny-images"
+
+    def load(self) -> SourceData:
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (80, 3, 32, 32), dtype=torch.uint8, generator=generator)
+        return SourceData(self.name, images, torch.arange(80) % 4, num_classes=4)
+
+
+def test_vgg16_smoke_on_tiny_inputs() -> None:
+    datamodule = UnlearningDataModule(_TinyImages(), kind="id", forget_size=4, seed=0)
+    datamodule.setup("fit")
+    torch.manual_seed(0)
+    model = VGG16(num_classes=4).eval()
+    result = forsaken_unlearn(model, datamodule, iterations=2)
+    assert type(result.model) is VGG16
+    assert len(result.module.history) == 2
+    assert result.model(torch.zeros(1, 3, 32, 32)).shape == (1, 4)
+
+
+# ---------------------------------------------------------------------------- optimisers
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        partial(torch.optim.Adam, lr=0.01),
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.LBFGS, lr=0.1, max_iter=4, line_search_fn="strong_wolfe"),
+    ],
+    ids=["adam", "sgd", "lbfgs"],
+)
+def test_generator_optimisers_run(target: nn.Module, digits: DigitsDataModule, optimizer: Any) -> None:
+    module = ForsakenModule(target, iterations=4, optimizer=optimizer)
+    _fit(module, digits)
+    assert module.iteration == 4
+    losses = [entry["loss"] for entry in module.history]
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+
+
+def test_lbfgs_evaluates_the_loss_several_times_per_iteration(target: nn.Module, digits: DigitsDataModule) -> None:
+    calls: list[int] = []
+
+    class Counting(ForsakenModule):
+        def _objective(self, theta_previous: Any) -> Any:
+            calls.append(self.iteration)
+            return super()._objective(theta_previous)
+
+    module = Counting(target, iterations=2, optimizer=partial(torch.optim.LBFGS, lr=0.1, max_iter=5))
+    _fit(module, digits)
+    assert module.iteration == 2
+    assert len(calls) > 2  # L-BFGS re-evaluates the closure; one θ update per iteration regardless
+
+
+# ---------------------------------------------------------------------------- the maths
+def test_non_member_posterior_tables() -> None:
+    posteriors = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.1, 0.8, 0.1]])
+    per_class = non_member_posterior(posteriors, 3, "per_class")
+    torch.testing.assert_close(per_class[0], torch.tensor([0.6, 0.3, 0.1]))
+    torch.testing.assert_close(per_class[1], torch.tensor([0.1, 0.8, 0.1]))
+    torch.testing.assert_close(per_class[2], posteriors.mean(dim=0))  # no reference predicted 2: global mean
+    torch.testing.assert_close(non_member_posterior(posteriors, 3, "global_mean"), posteriors.mean(0).expand(3, 3))
+    torch.testing.assert_close(non_member_posterior(torch.empty(0, 3), 3, "uniform"), torch.full((3, 3), 1 / 3))
+    torch.testing.assert_close(per_class.sum(dim=1), torch.ones(3))
+
+
+def test_nearest_reference_posterior_averages_the_closest_samples() -> None:
+    reference = torch.tensor([[0.0], [1.0], [10.0]])
+    posteriors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    result = nearest_reference_posterior(torch.tensor([[0.2], [9.0]]), reference, posteriors, neighbours=2)
+    torch.testing.assert_close(result, torch.tensor([[0.5, 0.5], [0.25, 0.75]]))
+
+
+def test_dynamic_penalty_is_the_mean_absolute_per_sample_gradient() -> None:
+    torch.manual_seed(0)
+    model = LogisticRegression(6, 3).eval()
+    inputs, targets = torch.randn(7, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    omega = dynamic_penalty_weights(model, inputs, targets, normalize=False)
+    expected = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
+    for x, y in zip(inputs, targets):  # Eq. 6, one sample at a time
+        model.zero_grad()
+        F.cross_entropy(model(x.unsqueeze(0)), y.unsqueeze(0)).backward()
+        for name, p in model.named_parameters():
+            assert p.grad is not None
+            expected[name] += p.grad.abs() / len(inputs)
+    for name in expected:
+        torch.testing.assert_close(omega[name], expected[name])
+    normalized = dynamic_penalty_weights(model, inputs, targets)
+    mean = torch.cat([w.flatten() for w in normalized.values()]).mean()
+    torch.testing.assert_close(mean, torch.tensor(1.0))
+
+
+def test_generator_masks_per_neuron() -> None:
+    generator = NeuronMaskGenerator({"w": torch.Size([2, 3]), "b": torch.Size([2]), "s": torch.Size([])}, 0.5)
+    assert generator.num_parameters == 5
+    with torch.no_grad():
+        generator.gain[0].copy_(torch.tensor([0.0, 2.0]))
+    out = generator({"w": torch.ones(2, 3), "b": torch.ones(2), "s": torch.tensor(4.0)})
+    torch.testing.assert_close(out["w"], torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    torch.testing.assert_close(out["s"], torch.tensor(2.0))
+
+
+def test_poison_posterior_is_the_clean_source_class(recipe: TrainingRecipe) -> None:
+    datamodule = DigitsDataModule(kind="poison", flip_source=5, flip_target=3, flip_rate=0.1)
+    datamodule.setup("fit")
+    target = train_classifier(
+        TrainingRecipe(max_epochs=20, trainer_kwargs=dict(enable_progress_bar=False)), datamodule
+    ).module.backbone
+    module = ForsakenModule(target, iterations=1)
+    _fit(module, datamodule)
+    assert torch.all(module.forget_posterior.argmax(dim=1) == 5)
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("settings", "error", "match"),
+    [
+        (dict(xi=-1.0), ValueError, r"Expected `xi` \(ξ, the forgetting coefficient\) to be positive, but got -1.0."),
+        (dict(xi=0.0), ValueError, r"Expected `xi` .* to be positive, but got 0.0."),
+        (dict(xi="1"), TypeError, r"Expected `xi` to be a number, but got str."),
+        (dict(penalty_weight=-0.5), ValueError, r"Expected `penalty_weight` .* non-negative, but got -0.5."),
+        (dict(iterations=0), ValueError, r"Expected `iterations` \(T, the number of iterations\) to be at least 1"),
+        (dict(iterations=2.5), TypeError, r"Expected `iterations` to be an integer, but got float."),
+        (dict(probe_size=0), ValueError, r"Expected `probe_size` .* to be at least 1, but got 0."),
+        (dict(neighbours=0), ValueError, r"Expected `neighbours` .* to be at least 1, but got 0."),
+        (dict(posterior="median"), ValueError, r"Expected `posterior` to be one of \['per_class', .*'median'."),
+        (dict(initial_gain=0.0), ValueError, r"Expected `initial_gain` to be positive, but got 0.0."),
+        (dict(dynamic_penalty=1), TypeError, r"Expected `dynamic_penalty` to be a boolean, but got int."),
+    ],
+)
+def test_bad_settings_fail_in_init(settings: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        ForsakenModule(MLP(64, 5), **settings)
+
+
+def test_target_must_be_a_module() -> None:
+    with pytest.raises(TypeError, match=r"Expected `target` to be an nn\.Module, but got dict\."):
+        ForsakenModule({})  # type: ignore[arg-type]
+
+
+def test_checkpoint_of_another_architecture_fails(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save(MLP(64, 10).state_dict(), path)
+    with pytest.raises(ValueError, match=r"Expected `checkpoint` .* to hold weights for the `target` architecture"):
+        ForsakenModule(MLP(64, 5), checkpoint=path)
+    with pytest.raises(FileNotFoundError, match="Expected `checkpoint` to be a saved state_dict"):
+        ForsakenModule(MLP(64, 5), checkpoint=tmp_path / "missing.pt")
+
+
+def test_class_count_must_match_the_datamodule(digits: DigitsDataModule) -> None:
+    module = ForsakenModule(MLP(64, 10))
+    with pytest.raises(
+        RuntimeError, match=r"Expected `target` to produce 5 logits \(the datamodule's classes\), but it"
+    ):
+        _fit(module, digits, max_steps=20)
+
+
+def test_architecture_must_accept_the_datamodule_inputs(digits: DigitsDataModule) -> None:
+    module = ForsakenModule(MLP(32, 5))
+    with pytest.raises(RuntimeError, match=r"Expected `target` \(MLP\) to accept the datamodule's inputs of shape"):
+        _fit(module, digits)
+
+
+def test_empty_reference_split_fails(digits: DigitsDataModule, tmp_path: Path) -> None:
+    manifest = json.loads(json.dumps(digits.manifest_dict()))
+    manifest["splits"]["reference"] = {"indices": [], "labels": []}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    datamodule = DigitsDataModule(manifest=path)
+    with pytest.raises(ValueError, match=r"Expected a non-empty `reference` split \(the non-members P is built from\)"):
+        _fit(ForsakenModule(MLP(64, 5)), datamodule)
+    with pytest.raises(ValueError, match=r"Expected a non-empty `reference` split"):
+        non_member_posterior(torch.empty(0, 5), 5, "per_class")
+    # P = uniform needs no reference sample
+    module = ForsakenModule(MLP(64, 5), posterior="uniform", iterations=1)
+    _fit(module, datamodule)
+    torch.testing.assert_close(module.forget_posterior[0], torch.full((5,), 0.2))
+
+
+class _ForeignReference(DigitsDataModule):
+    """Digits whose reference split carries classes 5–9, which a 5-class target lacks."""
+
+    def dataset(self, split: str) -> SplitDataset:
+        dataset = super().dataset(split)
+        if split == "reference":
+            dataset.labels = dataset.labels + 5
+        return dataset
+
+
+def test_reference_with_classes_the_target_lacks_fails() -> None:
+    with pytest.raises(
+        ValueError, match=r"Expected the `reference` split's labels to be classes of the target \(0–4\)"
+    ):
+        _fit(ForsakenModule(MLP(64, 5)), _ForeignReference())
+
+
+def test_max_steps_below_iterations_fails(digits: DigitsDataModule) -> None:
+    with pytest.raises(RuntimeError, match=r"Expected the Trainer's `max_steps` to be at least `iterations` \(20\)"):
+        _fit(ForsakenModule(MLP(64, 5), iterations=20), digits, max_steps=5)
+
+
+def test_fitting_without_an_unlearning_datamodule_fails(digits: DigitsDataModule) -> None:
+    module = ForsakenModule(MLP(64, 5))
+    trainer = L.Trainer(**QUIET, max_steps=20)
+    with pytest.raises(RuntimeError, match="Expected an UnlearningDataModule attached to the Trainer"):
+        trainer.fit(module, train_dataloaders=digits.dataloader("forget"))
+
+
+@pytest.mark.parametrize(
+    ("server_lr", "batch_size", "error", "match"),
+    [
+        (0.0, 8, ValueError, r"Expected `server_lr` \(η\) to be positive, but got 0.0."),
+        (-1.0, 8, ValueError, r"Expected `server_lr` \(η\) to be positive, but got -1.0."),
+        (0.1, 0, ValueError, r"Expected `batch_size` \(n0, the server's batch size\) to be at least 1, but got 0."),
+        (0.1, 2.0, TypeError, r"Expected `batch_size` to be an integer, but got float."),
+    ],
+)
+def test_macforget_bad_arguments(server_lr: float, batch_size: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        ForsakenModule(MLP(64, 5)).macforget_gradient(server_lr=server_lr, batch_size=batch_size)
