@@ -732,7 +732,10 @@ class ForsakenModule(L.LightningModule):
             "forsaken/loss": first["loss"],
             "forsaken/forget_acc": forget_accuracy,
         }
-        self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget.inputs.shape[0])
+        if self.trainer.loggers or self.trainer.progress_bar_callback is not None:
+            # Lightning's logging costs about as much as an iteration of a small model, so it is
+            # skipped when nothing would show it; `history` keeps every iteration regardless.
+            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget.inputs.shape[0])
         self.history.append({key.removeprefix("forsaken/"): float(v) for key, v in values.items()})
         if self._iteration >= self.iterations:
             self.trainer.should_stop = True

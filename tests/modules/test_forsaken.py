@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
@@ -144,9 +145,9 @@ def test_target_parameters_never_require_grad_and_never_change(target: nn.Module
     assert trainable and all(name.startswith("generator.") for name in trainable)
 
 
-def test_loss_decreases_and_is_logged(target: nn.Module, digits: DigitsDataModule) -> None:
+def test_loss_decreases_and_is_logged(target: nn.Module, digits: DigitsDataModule, tmp_path: Path) -> None:
     module = ForsakenModule(target, iterations=20)
-    trainer = _fit(module, digits)
+    trainer = _fit(module, digits, logger=CSVLogger(tmp_path), log_every_n_steps=1)
 
     losses = [entry["loss"] for entry in module.history]
     assert len(losses) == 20 == module.iteration
@@ -157,6 +158,16 @@ def test_loss_decreases_and_is_logged(target: nn.Module, digits: DigitsDataModul
     last = module.history[-1]
     assert last["loss"] == pytest.approx(last["kl"] + last["penalty"], rel=1e-5)
     assert trainer.global_step == 20
+    logged = (Path(trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()
+    assert "forsaken/kl" in logged[0] and len(logged) == 21, "one logged row per iteration"
+
+
+def test_without_a_logger_the_history_still_records_every_iteration(
+    target: nn.Module, digits: DigitsDataModule
+) -> None:
+    module = ForsakenModule(target, iterations=5)
+    trainer = _fit(module, digits)
+    assert len(module.history) == 5 and "forsaken/kl" not in trainer.callback_metrics
 
 
 def test_every_fit_restarts_from_theta0_with_a_fresh_generator(target: nn.Module, digits: DigitsDataModule) -> None:
