@@ -3,7 +3,16 @@ proves the forgetting happened, as PyTorch Lightning modules."""
 
 from lightning_unlearn.datamodules import DigitsDataModule, UnlearningDataModule
 from lightning_unlearn.inference import Predictions, predict
-from lightning_unlearn.modules import ClassifierModule, ForsakenModule, ForsakenResult, forsaken_unlearn
+from lightning_unlearn.modules import (
+    ClassifierModule,
+    ForsakenModule,
+    ForsakenResult,
+    RetrainBaseline,
+    SISADPEnsemble,
+    SISAEnsemble,
+    forsaken_unlearn,
+    run_baseline,
+)
 from lightning_unlearn.training import TrainedModel, TrainingRecipe, train_classifier
 
 __version__ = "0.1.0"
@@ -14,11 +23,15 @@ __all__ = [
     "ForsakenModule",
     "ForsakenResult",
     "Predictions",
+    "RetrainBaseline",
+    "SISADPEnsemble",
+    "SISAEnsemble",
     "TrainedModel",
     "TrainingRecipe",
     "UnlearningDataModule",
     "__version__",
     "forsaken_unlearn",
     "predict",
+    "run_baseline",
     "train_classifier",
 ]

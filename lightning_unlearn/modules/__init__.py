@@ -1,6 +1,34 @@
 """LightningModules: the training recipe and the unlearning methods."""
 
+from lightning_unlearn.modules.baselines import (
+    FinetuneBaseline,
+    ForgetGradientRecorder,
+    NegGradBaseline,
+    NegGradPlusBaseline,
+    RetrainBaseline,
+    SMUBaseline,
+    UnlearningBaseline,
+    run_baseline,
+)
 from lightning_unlearn.modules.classifier import ClassifierModule, classification_loss
 from lightning_unlearn.modules.forsaken import ForsakenModule, ForsakenResult, forsaken_unlearn
+from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble, SISAVoteModel
 
-__all__ = ["ClassifierModule", "ForsakenModule", "ForsakenResult", "classification_loss", "forsaken_unlearn"]
+__all__ = [
+    "ClassifierModule",
+    "FinetuneBaseline",
+    "ForgetGradientRecorder",
+    "ForsakenModule",
+    "ForsakenResult",
+    "NegGradBaseline",
+    "NegGradPlusBaseline",
+    "RetrainBaseline",
+    "SISADPEnsemble",
+    "SISAEnsemble",
+    "SISAVoteModel",
+    "SMUBaseline",
+    "UnlearningBaseline",
+    "classification_loss",
+    "forsaken_unlearn",
+    "run_baseline",
+]

@@ -1,0 +1,716 @@
+"""The comparison baselines of every unlearning table: retraining, SMU, fine-tuning, NegGrad, NegGrad+.
+
+Each baseline is a LightningModule with one interface: it takes the trained target (a
+:class:`~lightning_unlearn.modules.ClassifierModule` or a plain ``nn.Module``, copied, never
+modified) and the :class:`~lightning_unlearn.datamodules.UnlearningDataModule` whose splits it
+uses; ``trainer.fit(baseline)`` runs the unlearning; :meth:`UnlearningBaseline.unlearned_model`
+returns a plain ``nn.Module`` of the target's architecture. Validation (``test``, ``forget``,
+``heldout``) logs the same figures as the other methods: ``val/acc``, ``val/forget_acc``,
+``mia/score`` and ``mia/auc``. :func:`run_baseline` runs one and times the unlearning step alone.
+
+* :class:`RetrainBaseline` — the gold standard: a freshly initialised copy of the architecture
+  trained on ``retain`` with the target's :class:`~lightning_unlearn.training.TrainingRecipe`.
+  Its time is the denominator of every speed-up.
+* :class:`SMUBaseline` — summation-based unlearning (after Cao & Yang, "Towards Making Systems
+  Forget with Machine Unlearning"): :class:`ForgetGradientRecorder`, attached to the target's
+  training, records for every epoch ``e`` the learning-rate-weighted sum of the forget samples'
+  gradient contributions, ``S_e = Σ_{t ∈ e} η_t · (1/B_t) · Σ_{i ∈ F ∩ b_t} ∇ℓ_i(θ_t)``
+  (``B_t`` the batch size, ``b_t`` the batch, ``θ_t`` the weights the step started from). The
+  unlearning is one more pass that adds them back: ``θ* = θ_T + Σ_e S_e``. With plain SGD (no
+  momentum, no weight decay) ``θ_T = θ_0 − Σ_t η_t·(1/B_t)·Σ_{i ∈ b_t} ∇ℓ_i(θ_t)``, so
+  ``θ* = θ_0 − Σ_t η_t·(1/B_t)·Σ_{i ∈ R ∩ b_t} ∇ℓ_i(θ_t)``: the forget samples' recorded
+  contribution is removed exactly. It equals retraining only to first order: the retained
+  gradients were taken at weights the forget samples had already moved, and retraining would
+  average over the retained samples of a batch, not all ``B_t``. Under Adam (the default
+  recipe) the step is not linear in the gradient, and the subtraction is a heuristic.
+* :class:`FinetuneBaseline` — fine-tune on ``retain`` for a few epochs (the NeurIPS 2023
+  unlearning challenge's baseline).
+* :class:`NegGradBaseline` — gradient ascent on ``forget``: minimise ``−CE(forget)``.
+* :class:`NegGradPlusBaseline` — NegGrad+ (Kurmanji et al., SCRUB paper): minimise
+  ``α·CE(retain) − (1 − α)·CE(forget)``, one forget batch (cycled) with every retain batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Any, NamedTuple
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
+from lightning_unlearn.models import LossName
+from lightning_unlearn.modules.classifier import classification_loss
+from lightning_unlearn.training import TrainingRecipe, fresh_copy
+
+__all__ = [
+    "BaselineRun",
+    "FinetuneBaseline",
+    "ForgetGradientRecorder",
+    "NegGradBaseline",
+    "NegGradPlusBaseline",
+    "RetrainBaseline",
+    "SMUBaseline",
+    "UnlearningBaseline",
+    "run_baseline",
+]
+
+_VALIDATION_SPLITS = ("test", "forget", "heldout")
+
+
+def _network(target: nn.Module) -> nn.Module:
+    """The classifier network of ``target``: a LightningModule's ``backbone``, or ``target`` itself."""
+    if not isinstance(target, nn.Module):
+        raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
+    backbone = getattr(target, "backbone", None)
+    return backbone if isinstance(target, L.LightningModule) and isinstance(backbone, nn.Module) else target
+
+
+def _num_classes(network: nn.Module) -> int:
+    declared = getattr(network, "num_classes", None)
+    if isinstance(declared, int):
+        return declared
+    linears = [m for m in network.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
+    return linears[-1].out_features
+
+
+def _positive_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value}.")
+    return value
+
+
+def default_unlearning_optimizer(params: Any) -> torch.optim.Optimizer:
+    """SGD with momentum 0.9, lr 0.01: the usual optimiser of the fine-tuning baselines."""
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+
+def default_ascent_optimizer(params: Any) -> torch.optim.Optimizer:
+    """Plain SGD, lr 0.01: gradient ascent with momentum overshoots on small forget sets."""
+    return torch.optim.SGD(params, lr=0.01)
+
+
+# ---------------------------------------------------------------------------- the shared base
+class UnlearningBaseline(L.LightningModule):
+    """Shared plumbing of the baselines: a trainable copy of the target, the splits, the evaluation.
+
+    ``train_dataloader`` comes from the module (``retain`` unless a baseline says otherwise), so
+    fit it with ``trainer.fit(baseline)``, not with the datamodule (whose train loader yields
+    ``target_train``, forget set included). Validation runs ``test`` (``val/acc``), ``forget``
+    (``val/forget_acc``; members of the MIA score) and ``heldout`` (non-members), and logs
+    ``mia/score`` and ``mia/auc`` from :class:`~lightning_unlearn.metrics.MIAScore`; every
+    validation's figures are appended to :attr:`history`.
+
+    Args:
+        target: the trained classifier (a network or a ``ClassifierModule``); it is copied.
+        datamodule: where the splits come from (or give it to :func:`run_baseline`).
+        max_epochs: how many epochs the unlearning runs (what :func:`run_baseline` gives the Trainer).
+        optimizer: builds the optimiser from the parameters.
+        loss: the training loss; by default the target's (its ``loss_name`` or its backbone's
+            ``default_loss``), else cross-entropy.
+        mia_folds: cross-validation folds of the MIA score.
+        seed: seeds the MIA score and the run.
+
+    Raises:
+        TypeError: ``target`` is not a module, ``datamodule`` not an UnlearningDataModule, or
+            ``optimizer`` not callable.
+        ValueError: ``max_epochs`` below 1, an unknown loss, or fewer than 2 folds.
+
+    Example:
+        >>> from lightning_unlearn.models import MLP
+        >>> baseline = FinetuneBaseline(MLP(64, 5), max_epochs=2)  # any subclass; the target is copied
+        >>> type(baseline.unlearned_model()).__name__, baseline.max_epochs
+        ('MLP', 2)
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        datamodule: UnlearningDataModule | None = None,
+        max_epochs: int = 5,
+        optimizer: OptimizerCallable = default_unlearning_optimizer,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        network = _network(target)
+        if datamodule is not None and not isinstance(datamodule, UnlearningDataModule):
+            raise TypeError(
+                f"Expected `datamodule` to be an UnlearningDataModule, but got {type(datamodule).__name__}."
+            )
+        if not callable(optimizer):
+            raise TypeError(f"Expected `optimizer` to be callable, but got {type(optimizer).__name__}.")
+        loss = loss if loss is not None else getattr(target, "loss_name", getattr(network, "default_loss", None))
+        loss = loss if loss is not None else "cross_entropy"
+        if loss not in ("cross_entropy", "hinge"):
+            raise ValueError(f"Expected `loss` to be 'cross_entropy' or 'hinge', but got {loss!r}.")
+        if isinstance(mia_folds, bool) or not isinstance(mia_folds, int) or mia_folds < 2:
+            raise ValueError(f"Expected `mia_folds` to be an integer of at least 2, but got {mia_folds!r}.")
+        self.max_epochs = _positive_int("max_epochs", max_epochs)
+        self.model = copy.deepcopy(network).train()
+        self.model.requires_grad_(True)
+        self.datamodule = datamodule
+        self.optimizer = optimizer
+        self.loss_name: LossName = loss
+        self.seed = seed
+        self.num_classes = _num_classes(self.model)
+        self.val_acc = MulticlassAccuracy(self.num_classes, average="micro")
+        self.forget_acc = MulticlassAccuracy(self.num_classes, average="micro")
+        from lightning_unlearn.metrics import MIAScore  # the evaluation package, imported where it is used
+
+        self.mia = MIAScore(n_splits=mia_folds, seed=seed)
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ data
+    def _datamodule(self) -> UnlearningDataModule:
+        if self.datamodule is None:
+            raise RuntimeError(
+                f"Expected `{type(self).__name__}(..., datamodule=dm)` (or `run_baseline(baseline, dm)`) with an"
+                " UnlearningDataModule to draw the splits from, but got none."
+            )
+        self.datamodule.setup("fit")
+        return self.datamodule
+
+    def on_fit_start(self) -> None:
+        if getattr(self.trainer, "datamodule", None) is not None:
+            raise RuntimeError(
+                f"Expected `trainer.fit({type(self).__name__.lower()})` without a datamodule: its train loader yields"
+                " `target_train`, which holds the forget set. Pass it as the module's `datamodule` instead."
+            )
+        datamodule = self._datamodule()
+        if datamodule.num_classes != self.num_classes:
+            raise RuntimeError(
+                f"Expected `target` to produce {datamodule.num_classes} logits (the datamodule's classes), but it"
+                f" produces {self.num_classes}."
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._datamodule().dataloader("retain", shuffle=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        datamodule = self._datamodule()
+        return [datamodule.dataloader(split) for split in _VALIDATION_SPLITS]
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
+
+    def loss(self, batch: IndexedBatch) -> torch.Tensor:
+        """The training loss of the target's recipe on one batch."""
+        return classification_loss(self(batch[0]), batch[1], self.loss_name)
+
+    def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
+        loss = self.loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
+        return loss
+
+    def validation_step(self, batch: IndexedBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        inputs, targets, indices = batch[0], batch[1], batch[2]
+        logits = self(inputs)
+        if dataloader_idx == 0:
+            self.val_acc(logits, targets)
+            self.log("val/acc", self.val_acc, prog_bar=True, add_dataloader_idx=False)
+            return
+        if dataloader_idx == 1:
+            self.forget_acc(logits, targets)
+            self.log("val/forget_acc", self.forget_acc, add_dataloader_idx=False)
+        self.mia.update(logits, targets, indices, is_member=dataloader_idx == 1)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self.mia.reset()
+            return
+        score = float(self.mia.compute())
+        auc = self.mia.result.auc if self.mia.result is not None else float("nan")
+        self.mia.reset()
+        self.log("mia/score", score, prog_bar=True)
+        self.log("mia/auc", auc)
+        self.history.append(
+            {
+                "epoch": float(self.current_epoch),
+                "acc": float(self.val_acc.compute()),
+                "forget_acc": float(self.forget_acc.compute()),
+                "mia": score,
+                "mia_auc": float(auc),
+            }
+        )
+
+    def configure_optimizers(self) -> Any:
+        return self.optimizer(self.model.parameters())
+
+    def unlearned_model(self) -> nn.Module:
+        """The unlearned classifier: a plain copy of the target's architecture (no wrapper), in eval mode."""
+        return copy.deepcopy(self.model).eval()
+
+
+# ---------------------------------------------------------------------------- retraining
+class RetrainBaseline(UnlearningBaseline):
+    """Full retraining on ``retain`` with the target's recipe: the gold standard of unlearning.
+
+    The target's architecture is re-initialised from the recipe's seed (the target's weights
+    are not used) and trained for the recipe's ``max_epochs`` with its optimiser (Adam, its
+    learning rate and weight decay) on ``retain``, shuffled as the target's data was. The
+    forget set is never seen; its time is the denominator of every speed-up.
+
+    Args:
+        target: the trained classifier; only its architecture is used.
+        datamodule: where ``retain`` comes from.
+        recipe: the target's training recipe (default: :class:`~lightning_unlearn.training.TrainingRecipe`).
+        loss: the training loss; by default the target's.
+        mia_folds: cross-validation folds of the MIA score.
+
+    Raises:
+        TypeError: ``recipe`` is not a TrainingRecipe, or what :class:`UnlearningBaseline` raises.
+
+    Example:
+        >>> model, seconds = run_baseline(RetrainBaseline(target, recipe=recipe), dm)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        datamodule: UnlearningDataModule | None = None,
+        recipe: TrainingRecipe | None = None,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+    ) -> None:
+        recipe = recipe if recipe is not None else TrainingRecipe()
+        if not isinstance(recipe, TrainingRecipe):
+            raise TypeError(f"Expected `recipe` to be a TrainingRecipe, but got {type(recipe).__name__}.")
+        optimizer = partial(torch.optim.Adam, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+        super().__init__(target, datamodule, recipe.max_epochs, optimizer, loss, mia_folds, recipe.seed)
+        self.save_hyperparameters(ignore=["target", "datamodule", "recipe"])
+        self.recipe = recipe
+        self.model = fresh_copy(self.model, recipe.seed).train()
+
+
+# ---------------------------------------------------------------------------- SMU
+class ForgetGradientRecorder(Callback):
+    """Records, while the target trains, the forget samples' gradient contributions epoch by epoch (for SMU).
+
+    Attach it to the Trainer that trains the target
+    (``train_classifier(recipe, dm, callbacks=[recorder])``). Before every optimiser step it
+    takes, at the weights ``θ_t`` the step starts from, the gradient of the forget samples'
+    share of the batch's mean loss, ``g_t = (1/B_t)·Σ_{i ∈ F ∩ b_t} ∇ℓ_i(θ_t)``, and adds
+    ``g_t`` to :attr:`gradient_sums` and ``η_t·g_t`` (``η_t`` the step's learning rate) to
+    :attr:`contributions`, one dictionary per epoch keyed by the network's parameter names. The
+    extra forward pass runs under a forked RNG with the network's buffers restored afterwards,
+    so the target's training is unchanged. Assumes one optimiser and one step per batch (no
+    gradient accumulation), in one process.
+
+    Args:
+        forget_indices: global indices of the samples that will be forgotten.
+
+    Raises:
+        ValueError: no forget index.
+        RuntimeError: at fit start, gradient accumulation or more than one optimiser.
+
+    Example:
+        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)  # doctest: +SKIP
+        >>> target = train_classifier(recipe, dm, callbacks=[recorder]).module  # doctest: +SKIP
+        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+    """
+
+    def __init__(self, forget_indices: Sequence[int] | np.ndarray | torch.Tensor) -> None:
+        super().__init__()
+        indices = torch.as_tensor(np.asarray(forget_indices), dtype=torch.long).flatten()
+        if indices.numel() == 0:
+            raise ValueError("Expected `forget_indices` to hold at least one global index, but got none.")
+        self.forget_indices = torch.unique(indices)
+        self.gradient_sums: list[dict[str, torch.Tensor]] = []
+        self.contributions: list[dict[str, torch.Tensor]] = []
+        self.learning_rates: list[list[float]] = []
+        self.optimizer_name = ""
+        self.steps_recorded = 0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.accumulate_grad_batches != 1:
+            raise RuntimeError(
+                "Expected one optimiser step per batch for ForgetGradientRecorder, but the Trainer accumulates"
+                f" gradients over {trainer.accumulate_grad_batches} batches."
+            )
+        if len(trainer.optimizers) != 1:
+            raise RuntimeError(
+                f"Expected one optimiser for ForgetGradientRecorder, but the module has {len(trainer.optimizers)}."
+            )
+        self.optimizer_name = type(trainer.optimizers[0]).__name__
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        network = _network(pl_module)
+        zeros = {name: torch.zeros_like(p) for name, p in network.named_parameters() if p.requires_grad}
+        self.gradient_sums.append({name: z.clone() for name, z in zeros.items()})
+        self.contributions.append(zeros)
+        self.learning_rates.append([])
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        inputs, targets, indices = batch[0], batch[1], batch[2]
+        batch_size = inputs.shape[0]
+        learning_rate = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self.learning_rates[-1].append(learning_rate)
+        mask = torch.isin(indices, self.forget_indices.to(indices.device))
+        count = int(mask.sum())
+        if count == 0:
+            return
+        network = _network(pl_module)
+        named = [(name, p) for name, p in network.named_parameters() if p.requires_grad]
+        buffers = {name: b.detach().clone() for name, b in network.named_buffers()}
+        loss_name: LossName = getattr(pl_module, "loss_name", "cross_entropy")
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            logits = network(inputs[mask])
+            share = classification_loss(logits, targets[mask], loss_name) * count / batch_size
+            gradients = torch.autograd.grad(share, [p for _, p in named], allow_unused=True)
+        with torch.no_grad():
+            for name, b in network.named_buffers():
+                b.copy_(buffers[name])
+        for (name, _), gradient in zip(named, gradients):
+            if gradient is None:
+                continue
+            self.gradient_sums[-1][name].add_(gradient.detach())
+            self.contributions[-1][name].add_(gradient.detach(), alpha=learning_rate)
+        self.steps_recorded += 1
+
+    def total_contribution(self) -> dict[str, torch.Tensor]:
+        """``Σ_e S_e``: what SMU adds to the target's parameters, by parameter name.
+
+        Raises:
+            RuntimeError: nothing was recorded (the recorder was not attached to a training run).
+        """
+        if not self.contributions:
+            raise RuntimeError(
+                "Expected ForgetGradientRecorder to have recorded the target's training, but it holds no epoch:"
+                " pass it in the Trainer's `callbacks` while the target trains."
+            )
+        total = {name: torch.zeros_like(t) for name, t in self.contributions[0].items()}
+        for epoch in self.contributions:
+            for name, t in epoch.items():
+                total[name] += t
+        return total
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "forget_indices": self.forget_indices,
+            "gradient_sums": self.gradient_sums,
+            "contributions": self.contributions,
+            "learning_rates": self.learning_rates,
+            "optimizer_name": self.optimizer_name,
+            "steps_recorded": self.steps_recorded,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key, value in state_dict.items():
+            setattr(self, key, value)
+
+
+class SMUBaseline(UnlearningBaseline):
+    """Summation-based unlearning: add back the forget samples' recorded gradient contributions.
+
+    One pass (a single step) computes ``θ* = θ_T + Σ_e S_e`` from a
+    :class:`ForgetGradientRecorder` that watched the target train; see the module docstring for
+    the update and when it is exact (plain SGD: the recorded contribution is removed exactly;
+    retraining is matched only to first order). Under another optimiser it warns that the
+    subtraction is a heuristic.
+
+    Args:
+        target: the trained classifier the recorder watched (copied).
+        recorder: the recorder attached to the target's training.
+        datamodule: where the splits come from.
+        loss: the loss used for evaluation logging; by default the target's.
+        mia_folds: cross-validation folds of the MIA score.
+
+    Raises:
+        TypeError: ``recorder`` is not a ForgetGradientRecorder.
+        ValueError: the recorder's parameter names or shapes differ from the target's.
+        RuntimeError: the recorder recorded nothing.
+
+    Example:
+        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        recorder: ForgetGradientRecorder,
+        datamodule: UnlearningDataModule | None = None,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+    ) -> None:
+        super().__init__(target, datamodule, 1, default_unlearning_optimizer, loss, mia_folds)
+        if not isinstance(recorder, ForgetGradientRecorder):
+            raise TypeError(f"Expected `recorder` to be a ForgetGradientRecorder, but got {type(recorder).__name__}.")
+        total = recorder.total_contribution()
+        parameters = dict(self.model.named_parameters())
+        if set(total) - set(parameters):
+            raise ValueError(
+                "Expected the recorder to have watched this target's architecture, but it recorded parameters"
+                f" {sorted(set(total) - set(parameters))[:3]} the target does not have."
+            )
+        for name, t in total.items():
+            if t.shape != parameters[name].shape:
+                raise ValueError(
+                    f"Expected the recorded gradient of {name!r} to have shape {tuple(parameters[name].shape)},"
+                    f" but got {tuple(t.shape)}."
+                )
+        self.recorder = recorder
+        self.automatic_optimization = False
+        self._applied = False
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.recorder.optimizer_name and self.recorder.optimizer_name != "SGD":
+            rank_zero_warn(
+                "SMU's subtraction is exact only for plain SGD; the target trained with"
+                f" {self.recorder.optimizer_name}, so adding back the recorded contributions is a heuristic."
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        # The update needs no data; the loop is paced by one batch (the forget set).
+        datamodule = self._datamodule()
+        return datamodule.dataloader("forget", batch_size=max(1, len(datamodule.splits["forget"])))
+
+    def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
+        if self._applied:
+            return None
+        total = self.recorder.total_contribution()
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():  # θ* = θ_T + Σ_e S_e
+                if name in total:
+                    p.add_(total[name].to(p.device))
+        self._applied = True
+        return None
+
+    def configure_optimizers(self) -> Any:
+        return None
+
+
+# ---------------------------------------------------------------------------- fine-tuning family
+class FinetuneBaseline(UnlearningBaseline):
+    """Fine-tune the target on ``retain`` (the NeurIPS 2023 unlearning challenge's baseline).
+
+    Catastrophic forgetting is the only force acting on the forget set: a few epochs on
+    ``retain`` with SGD + momentum.
+
+    Args:
+        target: the trained classifier (copied).
+        datamodule: where ``retain`` comes from.
+        max_epochs: fine-tuning epochs.
+        optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
+        loss: the training loss; by default the target's.
+        mia_folds: cross-validation folds of the MIA score.
+        seed: seeds the MIA score.
+
+    Example:
+        >>> model, seconds = run_baseline(FinetuneBaseline(target), dm)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        datamodule: UnlearningDataModule | None = None,
+        max_epochs: int = 5,
+        optimizer: OptimizerCallable = default_unlearning_optimizer,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
+        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+
+
+class NegGradBaseline(UnlearningBaseline):
+    """NegGrad: gradient ascent on ``forget`` (minimise ``−CE(forget)``).
+
+    Args:
+        target: the trained classifier (copied).
+        datamodule: where ``forget`` comes from.
+        max_epochs: epochs over the forget set.
+        optimizer: builds the optimiser (default plain SGD, lr 0.01).
+        loss: the loss ascended; by default the target's.
+        mia_folds: cross-validation folds of the MIA score.
+        seed: seeds the MIA score.
+
+    Example:
+        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        datamodule: UnlearningDataModule | None = None,
+        max_epochs: int = 5,
+        optimizer: OptimizerCallable = default_ascent_optimizer,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
+        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+
+    def train_dataloader(self) -> DataLoader:
+        return self._datamodule().dataloader("forget", shuffle=True)
+
+    def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
+        forget_loss = self.loss(batch)
+        self.log("train/forget_loss", forget_loss, prog_bar=True, batch_size=batch[0].shape[0])
+        return -forget_loss
+
+
+class NegGradPlusBaseline(UnlearningBaseline):
+    """NegGrad+: descent on ``retain`` and ascent on ``forget``, ``α·CE(retain) − (1 − α)·CE(forget)``.
+
+    Each retain batch is paired with the next forget batch (the forget loader is cycled).
+
+    Args:
+        target: the trained classifier (copied).
+        datamodule: where ``retain`` and ``forget`` come from.
+        max_epochs: epochs over ``retain``.
+        retain_weight: ``α`` in (0, 1); the forget term weighs ``1 − α``.
+        optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
+        loss: the training loss; by default the target's.
+        mia_folds: cross-validation folds of the MIA score.
+        seed: seeds the MIA score.
+
+    Raises:
+        ValueError: ``retain_weight`` outside (0, 1), or what :class:`UnlearningBaseline` raises.
+
+    Example:
+        >>> model, seconds = run_baseline(NegGradPlusBaseline(target, retain_weight=0.9), dm)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        target: nn.Module,
+        datamodule: UnlearningDataModule | None = None,
+        max_epochs: int = 5,
+        retain_weight: float = 0.9,
+        optimizer: OptimizerCallable = default_unlearning_optimizer,
+        loss: LossName | None = None,
+        mia_folds: int = 5,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
+        if isinstance(retain_weight, bool) or not isinstance(retain_weight, (int, float)):
+            raise TypeError(f"Expected `retain_weight` to be a number, but got {type(retain_weight).__name__}.")
+        if not 0.0 < retain_weight < 1.0:
+            raise ValueError(f"Expected `retain_weight` (α) to be in (0, 1), but got {retain_weight!r}.")
+        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        self.retain_weight = float(retain_weight)
+        self._forget_batches: Iterator[IndexedBatch] | None = None
+
+    def _next_forget_batch(self) -> IndexedBatch:
+        if self._forget_batches is None:
+            self._forget_batches = self._cycle(self._datamodule().dataloader("forget", shuffle=True))
+        return next(self._forget_batches)
+
+    @staticmethod
+    def _cycle(loader: DataLoader) -> Iterator[IndexedBatch]:
+        while True:
+            yield from loader
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        self._forget_batches = None
+
+    def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
+        forget = self._next_forget_batch()
+        retain_loss = self.loss(batch)
+        forget_loss = self.loss(IndexedBatch(*(t.to(self.device) for t in forget)))
+        loss = self.retain_weight * retain_loss - (1.0 - self.retain_weight) * forget_loss
+        self.log_dict(
+            {"train/retain_loss": retain_loss, "train/forget_loss": forget_loss, "train/loss": loss},
+            prog_bar=True,
+            batch_size=batch[0].shape[0],
+        )
+        return loss
+
+
+# ---------------------------------------------------------------------------- the entry point
+class BaselineRun(NamedTuple):
+    """The unlearned model and the seconds of the unlearning step (``Trainer.fit``, no evaluation)."""
+
+    model: nn.Module
+    seconds: float
+
+
+def run_baseline(
+    baseline: UnlearningBaseline,
+    datamodule: UnlearningDataModule | None = None,
+    *,
+    max_epochs: int | None = None,
+    seed: int = 0,
+    progress_bar: bool = False,
+    evaluate: bool = False,
+    **trainer_kwargs: Any,
+) -> BaselineRun:
+    """Run one baseline's unlearning on CPU and time it, evaluation excluded.
+
+    The timer covers ``Trainer.fit`` with validation switched off. With ``evaluate``, one
+    validation pass (``val/acc``, ``val/forget_acc``, ``mia/score``, ``mia/auc``) runs after the
+    timer, and its figures land in ``baseline.history``.
+
+    Args:
+        baseline: the baseline to run.
+        datamodule: the splits, when the baseline was built without them.
+        max_epochs: overrides ``baseline.max_epochs``.
+        seed: seeds the run.
+        progress_bar: show Lightning's progress bar.
+        evaluate: validate once after the unlearning.
+        **trainer_kwargs: anything else for :class:`lightning.Trainer`.
+
+    Returns:
+        ``(model, seconds)``: the unlearned plain ``nn.Module`` and the unlearning time.
+
+    Raises:
+        TypeError: ``baseline`` is not an UnlearningBaseline.
+        RuntimeError: no datamodule, neither here nor in the baseline.
+
+    Example:
+        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+    """
+    if not isinstance(baseline, UnlearningBaseline):
+        raise TypeError(f"Expected `baseline` to be an UnlearningBaseline, but got {type(baseline).__name__}.")
+    if datamodule is not None:
+        baseline.datamodule = datamodule
+    baseline._datamodule()
+    settings: dict[str, Any] = dict(
+        max_epochs=baseline.max_epochs if max_epochs is None else _positive_int("max_epochs", max_epochs),
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress_bar,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    settings.update(trainer_kwargs)
+    L.seed_everything(seed, verbose=False)
+    trainer = L.Trainer(**settings)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`.*")  # SMU: no optimiser
+        start = time.perf_counter()
+        trainer.fit(baseline)
+        seconds = time.perf_counter() - start
+        if evaluate:
+            L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=progress_bar).validate(
+                baseline, verbose=False
+            )
+    return BaselineRun(baseline.unlearned_model(), seconds)
