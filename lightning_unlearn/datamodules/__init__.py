@@ -4,18 +4,40 @@ from lightning_unlearn.datamodules.base import IndexedBatch, SplitDataset, Unlea
 from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.datamodules.sources import DataSource, DigitsSource, SourceData
 from lightning_unlearn.datamodules.splits import SPLIT_NAMES, ForgetKind, Split, UnlearningSplits, build_splits
+from lightning_unlearn.datamodules.text import (
+    CustomerReviewSource,
+    IMDBCustomerReviewDataModule,
+    IMDBSource,
+    NewsgroupsDataModule,
+    NewsgroupsSource,
+    ReutersDataModule,
+    ReutersSource,
+    TextSource,
+    Vocabulary,
+    tokenize,
+)
 
 __all__ = [
     "SPLIT_NAMES",
+    "CustomerReviewSource",
     "DataSource",
     "DigitsDataModule",
     "DigitsSource",
     "ForgetKind",
+    "IMDBCustomerReviewDataModule",
+    "IMDBSource",
     "IndexedBatch",
+    "NewsgroupsDataModule",
+    "NewsgroupsSource",
+    "ReutersDataModule",
+    "ReutersSource",
     "SourceData",
     "Split",
     "SplitDataset",
+    "TextSource",
     "UnlearningDataModule",
     "UnlearningSplits",
+    "Vocabulary",
     "build_splits",
+    "tokenize",
 ]
