@@ -367,6 +367,7 @@ def _mislabel(
                 f" classes and the task {task_classes}, but got None."
             )
         label_map = {c: c for c in range(task_classes)}
+    label_map = {int(source_class): int(task_class) for source_class, task_class in label_map.items()}
     for source_class, task_class in label_map.items():
         if not 0 <= int(task_class) < task_classes:
             raise ValueError(

@@ -201,3 +201,12 @@ def test_poison_flips_a_share_of_the_source_class() -> None:
 def test_bad_settings_are_refused(settings: dict, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         build_splits(LABELS, NUM_CLASSES, **settings)
+
+
+def test_label_map_keys_from_yaml_strings_work_like_integers() -> None:
+    as_integers = {c: (c + 1) % NUM_CLASSES for c in range(NUM_CLASSES)}
+    as_strings = {str(c): v for c, v in as_integers.items()}
+    common = dict(kind="ood_mislabeled", ood_labels=OOD_LABELS, ood_num_classes=NUM_CLASSES, seed=2)
+    first = build_splits(LABELS, NUM_CLASSES, ood_label_map=as_integers, **common)  # type: ignore[arg-type]
+    second = build_splits(LABELS, NUM_CLASSES, ood_label_map=as_strings, **common)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(first["forget"].labels, second["forget"].labels)
