@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -26,7 +29,8 @@ usage: lightning-unlearn {experiment,fit,validate,test,predict} [options]
 Machine unlearning for classifiers, with the evaluation that proves the forgetting happened.
 
 commands:
-  experiment   the main job: splits, target and shadow on the embedded digits data
+  experiment   the main job: target, shadow and oracle, unlearning with each method,
+               retraining, and the comparison table, on the embedded digits data
                (lightning-unlearn experiment --help for its options)
   fit          train a module with Lightning's CLI (e.g. --config configs/digits/target.yaml)
   validate     validate a module
@@ -49,28 +53,59 @@ class UnlearnCLI(LightningCLI):
         super().__init__(args=args, **kwargs)  # type: ignore[arg-type]
 
 
+def _wandb_offline_without_credentials() -> None:
+    """W&B runs offline unless an API key is configured (no account needed to try the library)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE"):
+        return
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore"):
+        return
+    os.environ["WANDB_MODE"] = "offline"
+
+
 def _experiment(args: Sequence[str]) -> None:
     from jsonargparse import ActionConfigFile, ArgumentParser
+    from lightning.pytorch.loggers import Logger
 
-    from lightning_unlearn.experiment import train_target_and_shadow
+    from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, run_experiment
     from lightning_unlearn.training import TrainingRecipe
 
     parser = ArgumentParser(
         prog="lightning-unlearn experiment",
-        description="Build the unlearning splits, train the target and the shadow, and print their accuracies.",
+        description=(
+            "Train the target and the shadow, fit the membership oracle, unlearn with each method, retrain, and"
+            " compare: prints the table and writes report.md, report.json and the plots."
+        ),
     )
     parser.add_argument("--config", action=ActionConfigFile, help="A YAML file with any of the options below.")
     parser.add_subclass_arguments(UnlearningDataModule, "data", required=False, help="The datamodule (default digits).")
-    parser.add_class_arguments(TrainingRecipe, "recipe", help="How the target and the shadow are trained.")
-    parser.add_argument("--output_dir", type=str, default="outputs/digits", help="Where outputs are written.")
+    parser.add_class_arguments(TrainingRecipe, "recipe", help="How the target, shadow and retrained model are trained.")
+    parser.add_argument(
+        "--methods",
+        type=dict[str, dict[str, Any] | None] | None,
+        default=None,
+        help=f"Method name → settings, from {sorted(METHODS)} (default: {sorted(DEFAULT_METHODS)}).",
+    )
+    parser.add_argument("--output_dir", type=str | None, default="outputs/digits", help="Where outputs go.")
+    parser.add_argument(
+        "--cache_dir", type=str | None, default=".cache/lightning-unlearn", help="Cache of targets and oracles."
+    )
+    parser.add_subclass_arguments(Logger, "logger", required=False, help="A Lightning logger, e.g. WandbLogger.")
     parser.add_argument("--progress_bar", type=bool, default=True, help="Show progress bars while training.")
+    parser.add_argument("--plots", type=bool, default=True, help="Draw the PNG pictures.")
+    parser.add_argument("--seed", type=int, default=0, help="Seeds every method.")
     config = parser.parse_args(list(args))
     objects = parser.instantiate_classes(config)
-    train_target_and_shadow(
+    run_experiment(
         datamodule=objects.get("data"),
         recipe=objects.recipe,
+        methods=objects.methods,
         output_dir=objects.output_dir,
+        cache_dir=objects.cache_dir,
+        logger=objects.get("logger"),
         progress_bar=objects.progress_bar,
+        plots=objects.plots,
+        seed=objects.seed,
     )
 
 
@@ -81,6 +116,7 @@ def main(args: Sequence[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    _wandb_offline_without_credentials()
     if command == "experiment":
         _experiment(rest)
     elif command in LIGHTNING_COMMANDS:

@@ -13,14 +13,20 @@ from lightning_unlearn.cli import main
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
 LIGHTNING_CONFIGS = [c for c in CONFIGS if "trainer" in yaml.safe_load(c.read_text())]
-EXPERIMENT_CONFIGS = [c for c in CONFIGS if c not in LIGHTNING_CONFIGS]
+DIGITS_EXPERIMENTS = [c for c in CONFIGS if c not in LIGHTNING_CONFIGS and "digits" in c.parts]
+PAPER_EXPERIMENTS = [c for c in CONFIGS if c not in LIGHTNING_CONFIGS and "papers" in c.parts]
 
 
-def test_configs_are_shipped() -> None:
-    assert LIGHTNING_CONFIGS and EXPERIMENT_CONFIGS
+def short(path: Path) -> str:
+    return str(path.relative_to(path.parents[2]))
 
 
-@pytest.mark.parametrize("config", LIGHTNING_CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_every_config_is_covered() -> None:
+    assert LIGHTNING_CONFIGS and DIGITS_EXPERIMENTS and PAPER_EXPERIMENTS
+    assert set(LIGHTNING_CONFIGS) | set(DIGITS_EXPERIMENTS) | set(PAPER_EXPERIMENTS) == set(CONFIGS)
+
+
+@pytest.mark.parametrize("config", LIGHTNING_CONFIGS, ids=short)
 def test_every_lightning_config_runs(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", ["lightning-unlearn"])
     main(
@@ -35,31 +41,51 @@ def test_every_lightning_config_runs(config: Path, tmp_path: Path, monkeypatch: 
     )
 
 
-@pytest.mark.parametrize("config", EXPERIMENT_CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
-def test_every_experiment_config_runs(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for every digits config: the target and the oracle are trained once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("config", DIGITS_EXPERIMENTS, ids=short)
+def test_every_digits_experiment_runs_in_full(
+    config: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(
         [
             "experiment",
             "--config",
             str(config),
-            "--recipe.max_epochs=2",
             f"--output_dir={tmp_path}",
+            f"--cache_dir={shared_cache}",
             "--progress_bar=false",
+            "--plots=false",
         ]
     )
     printed = capsys.readouterr().out
-    assert "Accuracy (share of samples predicted as their split's label)" in printed
-    assert {p.name for p in tmp_path.iterdir()} == {"manifest.json", "target.pt", "shadow.pt", "training.json"}
-    report = json.loads((tmp_path / "training.json").read_text())
-    assert [m["name"] for m in report["models"]] == ["target", "shadow"]
-    assert 0.0 <= report["models"][0]["accuracy"]["test"] <= 1.0
+    assert "Unlearning report:" in printed
+    report = json.loads((tmp_path / "report.json").read_text())
+    names = [model["name"] for model in report["report"]["models"]]
+    methods = yaml.safe_load(config.read_text())["methods"]
+    assert names == ["original", *methods, "retrained"]
+    assert {"report.md", "report.json", "manifest.json"} <= {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.parametrize("config", PAPER_EXPERIMENTS, ids=short)
+def test_every_paper_config_parses(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Their data cannot be on this machine: the config must parse and name real classes.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["methods"] and printed["data"]["class_path"].startswith("lightning_unlearn.")
 
 
 def test_experiment_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment", "--help"])
     assert exit_info.value.code == 0
-    assert "--recipe.max_epochs" in capsys.readouterr().out
+    assert "--methods" in capsys.readouterr().out
 
 
 def test_usage_without_a_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,8 +95,11 @@ def test_usage_without_a_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_command_is_refused() -> None:
     with pytest.raises(
-        SystemExit,
-        match=r"expected a command from experiment, fit, validate, test, predict, but got "
-        r"'unlearn'",
+        SystemExit, match=r"expected a command from experiment, fit, validate, test, predict, but got 'unlearn'"
     ):
         main(["unlearn"])
+
+
+def test_unknown_method_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Expected method names from \['finetune', 'fnn'.*but got \['magic'\]"):
+        main(["experiment", "--methods={magic: {}}", f"--output_dir={tmp_path}", "--cache_dir=null"])

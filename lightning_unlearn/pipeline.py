@@ -1,0 +1,558 @@
+"""The unlearning experiment, end to end (DESIGN §5).
+
+train target and shadow → fit the membership oracle → unlearn with each method → retrain →
+evaluate → compare. The target (with the per-epoch forget gradients SMU needs) and the oracle
+are cached on disk keyed by their configuration, so comparing methods trains them once and a
+second run reuses them. Retraining always runs: its time is the denominator of every speed-up
+and must be measured in the same run as the methods'.
+
+Every method is run through a small adapter, :data:`METHODS`, which returns the unlearned
+model and the time of the unlearning step alone (no evaluation inside the timer).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.loggers import Logger
+from torch import nn
+
+from lightning_unlearn.cache import ArtifactCache, config_key
+from lightning_unlearn.datamodules.base import UnlearningDataModule
+from lightning_unlearn.datamodules.digits import DigitsDataModule
+from lightning_unlearn.inference import predict
+from lightning_unlearn.metrics.oracle import ShadowModelOracle
+from lightning_unlearn.metrics.report import UnlearningReport
+from lightning_unlearn.training import TrainingRecipe, train_classifier
+
+__all__ = ["DEFAULT_METHODS", "METHODS", "ExperimentContext", "ExperimentResult", "MethodOutcome", "run_experiment"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MethodOutcome:
+    """What a method adapter returns.
+
+    Attributes:
+        model: the unlearned classifier, a plain ``nn.Module``.
+        seconds: wall-clock time of the unlearning step alone.
+        history: per-iteration or per-epoch records for the curves (optional).
+        details: anything else worth reporting (e.g. shards retrained).
+    """
+
+    model: nn.Module
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentContext:
+    """Everything a method adapter may use."""
+
+    datamodule: UnlearningDataModule
+    recipe: TrainingRecipe
+    target: nn.Module
+    recorder: Any
+    retrained: nn.Module
+    retrained_seconds: float
+    oracle: ShadowModelOracle
+    work_dir: Path
+    progress_bar: bool
+    seed: int
+
+
+def _forsaken(context: ExperimentContext, **settings: Any) -> MethodOutcome:
+    from lightning_unlearn.modules.forsaken import forsaken_unlearn
+
+    result = forsaken_unlearn(context.target, context.datamodule, seed=context.seed, **settings)
+    details = {
+        "settings": settings,
+        "iterations": result.module.iterations,
+        "generator_parameters": result.module.generator_parameter_count,
+    }
+    return MethodOutcome(result.model, result.seconds, history=list(result.module.history), details=details)
+
+
+def _fnn(context: ExperimentContext, **settings: Any) -> MethodOutcome:
+    import lightning as L
+
+    from lightning_unlearn.callbacks import MIAEarlyStopping
+    from lightning_unlearn.modules.fnn import FNNModule
+
+    stopping = dict(settings.pop("early_stopping", {}) or {})
+    original_test = predict(context.target, context.datamodule.dataloader("test")).accuracy()
+    stopping.setdefault("accuracy_floor", max(0.0, original_test - 0.02))
+    stopper = MIAEarlyStopping(**stopping)
+    module = FNNModule(context.target, datamodule=context.datamodule, seed=context.seed, **settings)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=context.progress_bar,
+        callbacks=[stopper],
+    )
+    start = time.perf_counter()
+    trainer.fit(module)
+    seconds = time.perf_counter() - start
+    if stopper.best_state is not None:
+        module.load_state_dict(stopper.best_state)
+    details = {"accepted_epoch": stopper.accepted_epoch, "epochs_run": trainer.current_epoch}
+    return MethodOutcome(module.unlearned_model(), seconds, history=list(module.history), details=details)
+
+
+def _sisa(context: ExperimentContext, dp: bool = False, **settings: Any) -> MethodOutcome:
+    from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble
+
+    settings.setdefault("num_shards", 5)
+    settings.setdefault("num_slices", 5)
+    settings.setdefault("progress_bar", context.progress_bar)
+    folder = context.work_dir / ("sisa_dp" if dp else "sisa")
+    ensemble_class = SISADPEnsemble if dp else SISAEnsemble
+    ensemble = ensemble_class(context.datamodule, context.recipe, checkpoint_dir=folder, seed=context.seed, **settings)
+    training = ensemble.fit()
+    report = ensemble.unlearn(context.datamodule.splits["forget"].indices)
+    details = {
+        "shards": settings["num_shards"],
+        "slices": settings["num_slices"],
+        "shards_retrained": report.shards_retrained,
+        "slices_retrained": report.slices_retrained,
+        "ensemble_training_seconds": training.seconds,
+    }
+    return MethodOutcome(ensemble.as_module(), report.seconds, details=details)
+
+
+def _baseline(name: str) -> Callable[..., MethodOutcome]:
+    def run(context: ExperimentContext, **settings: Any) -> MethodOutcome:
+        from lightning_unlearn.modules import baselines
+
+        max_epochs = settings.pop("max_epochs", None)
+        if name == "smu":
+            baseline: Any = baselines.SMUBaseline(context.target, context.recorder, datamodule=context.datamodule)
+        else:
+            classes = {
+                "finetune": baselines.FinetuneBaseline,
+                "neggrad": baselines.NegGradBaseline,
+                "neggrad_plus": baselines.NegGradPlusBaseline,
+            }
+            baseline = classes[name](context.target, datamodule=context.datamodule, **settings)
+        run = baselines.run_baseline(
+            baseline, max_epochs=max_epochs, seed=context.seed, progress_bar=context.progress_bar
+        )
+        return MethodOutcome(run.model, run.seconds)
+
+    return run
+
+
+#: Method name → adapter. Settings from the config are passed on as keyword arguments.
+METHODS: dict[str, Callable[..., MethodOutcome]] = {
+    "forsaken": _forsaken,
+    "fnn": _fnn,
+    "sisa": _sisa,
+    "sisa_dp": lambda context, **settings: _sisa(context, dp=True, **settings),
+    "smu": _baseline("smu"),
+    "finetune": _baseline("finetune"),
+    "neggrad": _baseline("neggrad"),
+    "neggrad_plus": _baseline("neggrad_plus"),
+}
+
+#: The comparison the main job runs (retraining always runs beside them).
+DEFAULT_METHODS: dict[str, dict[str, Any]] = {
+    "forsaken": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3},
+    "fnn": {},
+    "sisa": {},
+    "smu": {},
+    "finetune": {},
+}
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of :func:`run_experiment`."""
+
+    report: UnlearningReport
+    outcomes: dict[str, MethodOutcome]
+    stage_seconds: dict[str, float]
+    files: list[Path]
+    reused: dict[str, bool]
+
+
+def _recipe_description(recipe: TrainingRecipe) -> dict[str, Any]:
+    return {
+        "backbone": None if recipe.backbone is None else repr(recipe.backbone),
+        "max_epochs": recipe.max_epochs,
+        "learning_rate": recipe.learning_rate,
+        "weight_decay": recipe.weight_decay,
+        "seed": recipe.seed,
+    }
+
+
+def _splits_digest(datamodule: UnlearningDataModule) -> str:
+    manifest = datamodule.manifest_dict()
+    return config_key({"dataset": manifest["dataset"], "ood": manifest["ood_dataset"], "splits": manifest["splits"]})
+
+
+def run_experiment(
+    datamodule: UnlearningDataModule | None = None,
+    recipe: TrainingRecipe | None = None,
+    methods: Mapping[str, Mapping[str, Any] | None] | None = None,
+    output_dir: str | os.PathLike[str] | None = "outputs/digits",
+    cache_dir: str | os.PathLike[str] | None = ".cache/lightning-unlearn",
+    logger: Logger | None = None,
+    progress_bar: bool = True,
+    plots: bool = True,
+    seed: int = 0,
+) -> ExperimentResult:
+    """Run the whole comparison and write the report.
+
+    Args:
+        datamodule: the splits (default: the digits OOD scenario, no download needed).
+        recipe: how the target, the shadow and the retrained model are trained.
+        methods: method name (a key of :data:`METHODS`) → its settings; default
+            :data:`DEFAULT_METHODS`.
+        output_dir: where ``report.md``, ``report.json``, ``manifest.json`` and the plots go.
+        cache_dir: where trained targets and oracles are cached; ``None`` disables the cache.
+        logger: a Lightning logger (e.g. ``WandbLogger``) that receives the table and plots.
+        progress_bar: Lightning's progress bars during training stages.
+        plots: draw the PNG pictures.
+        seed: seeds every method.
+
+    Returns:
+        The report, each method's outcome, each stage's time and the files written.
+
+    Raises:
+        ValueError: an unknown method name.
+    """
+    datamodule = datamodule if datamodule is not None else DigitsDataModule()
+    recipe = recipe if recipe is not None else TrainingRecipe()
+    chosen = {name: dict(settings or {}) for name, settings in (methods or DEFAULT_METHODS).items()}
+    unknown = [name for name in chosen if name not in METHODS]
+    if unknown:
+        raise ValueError(f"Expected method names from {sorted(METHODS)}, but got {unknown}.")
+    stage_seconds: dict[str, float] = {}
+    reused: dict[str, bool] = {}
+    cache = ArtifactCache(cache_dir)
+    out = None if output_dir is None else Path(output_dir)
+    quiet = {"enable_progress_bar": progress_bar}
+
+    def stage(title: str) -> None:
+        print(f"\n== {title}", flush=True)
+
+    stage("Splits")
+    begin = time.perf_counter()
+    datamodule.prepare_data()
+    already = datamodule.has_splits
+    datamodule.setup("fit")
+    if already:
+        print(datamodule.summary(), flush=True)
+    stage_seconds["splits"] = time.perf_counter() - begin
+    base_config = {"splits": _splits_digest(datamodule), "recipe": _recipe_description(recipe)}
+
+    stage("Target (with the forget gradients SMU needs)")
+    begin = time.perf_counter()
+    target_entry = cache.get_or_build(
+        "target",
+        base_config,
+        build=lambda: _train_target(recipe, datamodule, quiet),
+        save=_save_target,
+        load=lambda folder: _load_target(folder, recipe, datamodule),
+    )
+    target, recorder, target_seconds = target_entry.value
+    reused["target"] = target_entry.from_cache
+    stage_seconds["target"] = time.perf_counter() - begin
+    print(
+        f"target: {'reused from ' + str(target_entry.folder) if target_entry.from_cache else 'trained'}"
+        f" (training took {target_seconds:.1f} s)",
+        flush=True,
+    )
+
+    stage("Shadow model and membership oracle")
+    begin = time.perf_counter()
+    oracle_entry = cache.get_or_build(
+        "oracle",
+        {**base_config, "oracle": ShadowModelOracle(seed=seed).config()},
+        build=lambda: ShadowModelOracle(seed=seed).fit(recipe, datamodule, trainer_overrides=quiet),
+        save=lambda oracle, folder: oracle.save(folder / "oracle.pt"),
+        load=lambda folder: ShadowModelOracle.load(folder / "oracle.pt"),
+    )
+    oracle: ShadowModelOracle = oracle_entry.value
+    reused["oracle"] = oracle_entry.from_cache
+    stage_seconds["oracle"] = time.perf_counter() - begin
+    print(f"oracle: {'reused from ' + str(oracle_entry.folder) if oracle_entry.from_cache else 'fitted'}", flush=True)
+
+    stage("Full retraining on retain (the gold standard; its time is every speed-up's denominator)")
+    retrained_run = train_classifier(recipe, datamodule, "retain", **quiet)
+    retrained = retrained_run.module.backbone
+    stage_seconds["retrain"] = retrained_run.seconds
+    print(f"retrained in {retrained_run.seconds:.2f} s", flush=True)
+
+    work_dir = (out if out is not None else Path(".")) / "work"
+    context = ExperimentContext(
+        datamodule=datamodule,
+        recipe=recipe,
+        target=target,
+        recorder=recorder,
+        retrained=retrained,
+        retrained_seconds=retrained_run.seconds,
+        oracle=oracle,
+        work_dir=work_dir,
+        progress_bar=progress_bar,
+        seed=seed,
+    )
+    outcomes: dict[str, MethodOutcome] = {}
+    for name, settings in chosen.items():
+        stage(f"Unlearning with {name}")
+        outcome = METHODS[name](context, **copy.deepcopy(settings))
+        outcomes[name] = outcome
+        stage_seconds[name] = outcome.seconds
+        print(f"{name}: unlearning took {outcome.seconds:.3f} s", flush=True)
+
+    stage("Evaluation")
+    begin = time.perf_counter()
+    report = UnlearningReport.evaluate(
+        datamodule,
+        oracle,
+        original=target,
+        retrained=retrained,
+        unlearned={name: outcome.model for name, outcome in outcomes.items()},
+        times={**{name: outcome.seconds for name, outcome in outcomes.items()}, "retrained": retrained_run.seconds},
+        mia_seed=seed,
+    )
+    stage_seconds["evaluation"] = time.perf_counter() - begin
+    print(report, flush=True)
+
+    files: list[Path] = []
+    if out is not None:
+        files += _write_outputs(out, datamodule, report, outcomes, stage_seconds, reused)
+        if plots:
+            files += _draw_plots(out, context, report, outcomes)
+        for path in files:
+            print(f"wrote {path}")
+    if logger is not None:
+        _log_to_logger(logger, report, outcomes, [f for f in files if f.suffix == ".png"])
+    return ExperimentResult(report=report, outcomes=outcomes, stage_seconds=stage_seconds, files=files, reused=reused)
+
+
+# ---------------------------------------------------------------------------- stages
+def _train_target(
+    recipe: TrainingRecipe, datamodule: UnlearningDataModule, quiet: Mapping[str, Any]
+) -> tuple[nn.Module, Any, float]:
+    """The target, trained with a recorder of the forget samples' per-epoch gradients (for SMU)."""
+    from lightning_unlearn.modules.baselines import ForgetGradientRecorder
+
+    recorder = ForgetGradientRecorder(datamodule.splits["forget"].indices)
+    trained = train_classifier(recipe, datamodule, "target_train", callbacks=[recorder], **quiet)
+    return trained.module.backbone, recorder, trained.seconds
+
+
+def _save_target(value: tuple[nn.Module, Any, float], folder: Path) -> None:
+    backbone, recorder, seconds = value
+    torch.save(backbone.state_dict(), folder / "target.pt")
+    torch.save(recorder, folder / "forget_gradients.pt")
+    (folder / "training.json").write_text(json.dumps({"seconds": seconds}))
+
+
+def _load_target(
+    folder: Path, recipe: TrainingRecipe, datamodule: UnlearningDataModule
+) -> tuple[nn.Module, Any, float]:
+    backbone = recipe.build_backbone(datamodule)
+    backbone.load_state_dict(torch.load(folder / "target.pt", weights_only=True))
+    recorder = torch.load(folder / "forget_gradients.pt", weights_only=False)  # our own cache file
+    seconds = float(json.loads((folder / "training.json").read_text())["seconds"])
+    return backbone.eval(), recorder, seconds
+
+
+def _write_outputs(
+    out: Path,
+    datamodule: UnlearningDataModule,
+    report: UnlearningReport,
+    outcomes: Mapping[str, MethodOutcome],
+    stage_seconds: Mapping[str, float],
+    reused: Mapping[str, bool],
+) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = datamodule.save_manifest(out / "manifest.json")
+    stages = "\n".join(f"| {name} | {seconds:.3f} |" for name, seconds in stage_seconds.items())
+    details = "\n".join(
+        f"- **{name}**: " + ", ".join(f"{key} = {value}" for key, value in outcome.details.items())
+        for name, outcome in outcomes.items()
+        if outcome.details
+    )
+    markdown = (
+        f"# Unlearning report — {datamodule.dataset_name}, kind={datamodule.kind}\n\n"
+        f"{report.to_markdown()}\n\n## Time per stage (seconds)\n\n| stage | seconds |\n| --- | ---: |\n{stages}\n\n"
+        f"Reused from the cache: {', '.join(k for k, v in reused.items() if v) or 'nothing'}.\n\n"
+        + (f"## Method details\n\n{details}\n" if details else "")
+    )
+    markdown_path = out / "report.md"
+    markdown_path.write_text(markdown)
+    payload = {
+        "dataset": datamodule.dataset_name,
+        "kind": datamodule.kind,
+        "report": report.to_dict(),
+        "stage_seconds": dict(stage_seconds),
+        "reused": dict(reused),
+        "details": {name: outcome.details for name, outcome in outcomes.items()},
+    }
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(payload, indent=2, default=str))
+    return [manifest, markdown_path, json_path]
+
+
+def _posterior_groups(model: nn.Module, datamodule: UnlearningDataModule) -> dict[str, torch.Tensor]:
+    groups = {
+        "members (retain)": "retain",
+        "non-members (test)": "test",
+        "forget": "forget",
+        "unseen like forget": "heldout",
+    }
+    return {label: predict(model, datamodule.dataloader(split)).posteriors for label, split in groups.items()}
+
+
+def _draw_plots(
+    out: Path, context: ExperimentContext, report: UnlearningReport, outcomes: Mapping[str, MethodOutcome]
+) -> list[Path]:
+    from lightning_unlearn import plots
+
+    files: list[Path] = []
+    datamodule = context.datamodule
+    if "forsaken" in outcomes:
+        curve = _forsaken_curve(context, report, outcomes["forsaken"].details.get("settings", {}))
+        files.append(
+            plots.plot_forgetting_curve(
+                [int(i) for i in curve["iteration"]],
+                curve["fr"],
+                curve["test_acc"],
+                out / "forsaken_fr_accuracy.png",
+                retrained_forgetting_rate=report.model("retrained").forgetting_rate,
+                original_test_accuracy=report.model("original").test_accuracy,
+            )
+        )
+    if "fnn" in outcomes and outcomes["fnn"].history:
+        files.append(
+            plots.plot_learning_unlearning_curve(
+                outcomes["fnn"].history,
+                out / "fnn_learning_unlearning.png",
+                accepted_epoch=outcomes["fnn"].details.get("accepted_epoch"),
+                mia_target=0.5,
+                title="FNN: accuracy and MIA score per epoch",
+            )
+        )
+    shown = next((name for name in ("forsaken", *outcomes) if name in outcomes), None)
+    if shown is not None:
+        files.append(
+            plots.plot_posterior_tsne(
+                _posterior_groups(context.target, datamodule),
+                _posterior_groups(outcomes[shown].model, datamodule),
+                out / f"tsne_{shown}.png",
+                method=shown,
+                seed=context.seed,
+            )
+        )
+    return files
+
+
+def _forsaken_curve(
+    context: ExperimentContext, report: UnlearningReport, settings: Mapping[str, Any]
+) -> dict[str, list[float]]:
+    """FR and test accuracy after each Forsaken iteration (Fig. 5), from an untimed re-run."""
+    import lightning as L
+
+    from lightning_unlearn.metrics.functional import forgetting_rate_from_membership
+    from lightning_unlearn.modules.forsaken import ForsakenModule
+
+    datamodule = context.datamodule
+    module = ForsakenModule(context.target, **settings)
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    class _Snapshot(L.Callback):
+        def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+            snapshots.append({k: v.clone() for k, v in module.unlearned_parameters().items()})
+
+    L.seed_everything(context.seed, verbose=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=module.iterations,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[_Snapshot()],
+    )
+    with warnings.catch_warnings():  # the frozen target is in eval mode on purpose
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        warnings.filterwarnings("ignore", message=".*no `validation_step`.*")
+        trainer.fit(module, datamodule=datamodule)
+    oracle_before = _membership(context, context.target)
+    curve: dict[str, list[float]] = {
+        "iteration": [0],
+        "fr": [0.0],
+        "test_acc": [report.model("original").test_accuracy],
+    }
+    model = copy.deepcopy(context.target)
+    for iteration, parameters in enumerate(snapshots, start=1):
+        model.load_state_dict({**model.state_dict(), **parameters})
+        curve["iteration"].append(iteration)
+        curve["fr"].append(forgetting_rate_from_membership(oracle_before, _membership(context, model)))
+        curve["test_acc"].append(predict(model, datamodule.dataloader("test")).accuracy())
+    return curve
+
+
+def _membership(context: ExperimentContext, model: nn.Module) -> torch.Tensor:
+    oracle = context.oracle
+    predictions = predict(model, context.datamodule.dataloader("forget"))
+    return oracle.predict_membership_from_logits(predictions.logits, predictions.targets)
+
+
+def _log_to_logger(
+    logger: Logger, report: UnlearningReport, outcomes: Mapping[str, MethodOutcome], images: list[Path]
+) -> None:
+    """Send the curves, the comparison table and the plots to a Lightning logger."""
+    for name, outcome in outcomes.items():
+        for step, record in enumerate(outcome.history):
+            numbers = {f"{name}/{k}": float(v) for k, v in record.items() if isinstance(v, (int, float))}
+            if numbers:
+                logger.log_metrics(numbers, step=step)
+    rows = report.to_dict()["models"]
+    columns = ["method", "FR", "CFR", "MIA", "test_acc", "test_acc_drop", "forget_acc", "seconds", "speedup"]
+    data = [
+        [
+            row["name"],
+            row["forgetting_rate"],
+            row["catastrophic_forgetting_rate"],
+            row["mia"].get("score"),
+            row["test_accuracy"],
+            row["test_accuracy_drop"],
+            row["forget_accuracy"],
+            row["seconds"],
+            row["speedup"],
+        ]
+        for row in rows
+    ]
+    for row in data:
+        logger.log_metrics(
+            {f"report/{row[0]}/{col}": v for col, v in zip(columns[1:], row[1:]) if isinstance(v, float)}
+        )
+    if hasattr(logger, "log_table"):
+        logger.log_table(key="comparison", columns=columns, data=data)
+    if hasattr(logger, "log_image"):
+        for image in images:
+            logger.log_image(key=image.stem, images=[str(image)])
+    logger.save()

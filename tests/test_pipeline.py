@@ -1,0 +1,138 @@
+"""The experiment pipeline: caching, reports, plots, and W&B offline logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lightning.pytorch.loggers import WandbLogger
+
+from lightning_unlearn import DigitsDataModule, TrainingRecipe
+from lightning_unlearn.cache import ArtifactCache, config_key
+from lightning_unlearn.pipeline import run_experiment
+
+FAST_METHODS = {"forsaken": {"iterations": 5}, "smu": {}, "finetune": {"max_epochs": 1}}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_second_run_reuses_target_and_oracle(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = TrainingRecipe(max_epochs=20)
+    first = run_experiment(
+        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "one", cache_dir, progress_bar=False, plots=False
+    )
+    assert first.reused == {"target": False, "oracle": False}
+    second = run_experiment(
+        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "two", cache_dir, progress_bar=False, plots=False
+    )
+    assert second.reused == {"target": True, "oracle": True}
+    assert "target: reused from" in capsys.readouterr().out
+    assert second.stage_seconds["target"] < first.stage_seconds["target"]
+    # The cached target is the same model: identical evaluations of the original.
+    assert first.report.model("original").to_dict() == second.report.model("original").to_dict()
+    # Retraining always runs, so every speed-up is measured in the same run.
+    assert second.report.model("retrained").seconds == pytest.approx(second.stage_seconds["retrain"])
+
+
+def test_a_changed_recipe_trains_a_new_target(tmp_path: Path, cache_dir: Path) -> None:
+    result = run_experiment(
+        DigitsDataModule(),
+        TrainingRecipe(max_epochs=21),
+        {"smu": {}},
+        tmp_path,
+        cache_dir,
+        progress_bar=False,
+        plots=False,
+    )
+    assert result.reused["target"] is False
+
+
+def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
+    result = run_experiment(
+        DigitsDataModule(),
+        TrainingRecipe(max_epochs=20),
+        {"forsaken": {"iterations": 5}},
+        tmp_path,
+        cache_dir,
+        progress_bar=False,
+    )
+    names = {p.name for p in result.files}
+    assert {"report.md", "report.json", "manifest.json", "forsaken_fr_accuracy.png", "tsne_forsaken.png"} <= names
+    for png in (tmp_path / "forsaken_fr_accuracy.png", tmp_path / "tsne_forsaken.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    payload = json.loads((tmp_path / "report.json").read_text())
+    rows = {row["name"]: row for row in payload["report"]["models"]}
+    assert set(rows) == {"original", "forsaken", "retrained"}
+    assert rows["forsaken"]["speedup"] == pytest.approx(rows["retrained"]["seconds"] / rows["forsaken"]["seconds"])
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| forsaken |" in markdown and "Time per stage" in markdown
+
+
+def test_wandb_offline_run_receives_curves_table_and_plots(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandbLogger(project="lightning-unlearn-tests", save_dir=str(tmp_path), offline=True)
+    run_experiment(
+        DigitsDataModule(),
+        TrainingRecipe(max_epochs=20),
+        {"forsaken": {"iterations": 5}},
+        tmp_path / "out",
+        cache_dir,
+        logger=logger,
+        progress_bar=False,
+    )
+    logger.experiment.finish()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    media = runs[0] / "files" / "media"
+    tables = list((media / "table").glob("comparison_*.table.json"))
+    assert len(tables) == 1
+    table = json.loads(tables[0].read_text())
+    assert table["columns"][:3] == ["method", "FR", "CFR"]
+    assert [row[0] for row in table["data"]] == ["original", "forsaken", "retrained"]
+    images = {p.name.split("_")[0] for p in (media / "images").glob("*.png")}
+    assert {"forsaken", "tsne"} <= images
+    history = next(runs[0].glob("run-*.wandb")).read_bytes()
+    assert b"forsaken/kl" in history, "the per-iteration curve must reach the run"
+
+
+def test_unknown_method_is_refused_before_any_training(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Expected method names from \[.*\], but got \['retrain_everything'\]"):
+        run_experiment(methods={"retrain_everything": {}}, output_dir=tmp_path, cache_dir=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_keys_ignore_order_and_refuse_objects(tmp_path: Path) -> None:
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 2})
+    with pytest.raises(TypeError, match=r"Expected a cache config of JSON values .* but got object"):
+        config_key({"a": object()})
+
+
+def test_cache_leaves_no_entry_when_saving_fails(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path)
+
+    def broken_save(value: int, folder: Path) -> None:
+        (folder / "half.txt").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cache.get_or_build("thing", {"x": 1}, build=lambda: 1, save=broken_save, load=lambda folder: 0)
+    assert list(tmp_path.iterdir()) == [], "a failed save must leave nothing behind"
+    entry = cache.get_or_build(
+        "thing",
+        {"x": 1},
+        build=lambda: 1,
+        save=lambda v, f: (f / "v").write_text(str(v)),
+        load=lambda f: int((f / "v").read_text()),
+    )
+    again = cache.get_or_build("thing", {"x": 1}, build=lambda: 2, save=lambda v, f: None, load=lambda f: 7)
+    assert (entry.value, entry.from_cache, again.value, again.from_cache) == (1, False, 7, True)
