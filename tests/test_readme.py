@@ -1,0 +1,39 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def python_blocks(after: str) -> list[str]:
+    text = README.read_text()
+    section = text[text.index(after) :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_own_code_examples_run(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks("## In your own code")
+    assert len(blocks) == 2
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "Unlearning report:" in printed
+    history = namespace["tracked"].history  # type: ignore[attr-defined]
+    distances = [step["distance"] for step in history]
+    assert len(distances) == 40 and distances[-1] > distances[0] > 0
+    unlearned = namespace["unlearned"]
+    assert type(unlearned) is type(namespace["target"])
+
+
+def test_splits_example_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    block = python_blocks("## The splits")[0]
+    namespace: dict[str, object] = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    assert (tmp_path / "outputs" / "manifest.json").is_file()
