@@ -1,10 +1,12 @@
 """lightning-unlearn: machine-unlearning methods for classifiers, and the evaluation that
 proves the forgetting happened, as PyTorch Lightning modules."""
 
+from lightning_unlearn.callbacks import MembershipInferenceCallback, MIAEarlyStopping
 from lightning_unlearn.datamodules import DigitsDataModule, UnlearningDataModule
 from lightning_unlearn.inference import Predictions, predict
 from lightning_unlearn.modules import (
     ClassifierModule,
+    FNNModule,
     ForsakenModule,
     ForsakenResult,
     RetrainBaseline,
@@ -20,8 +22,11 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassifierModule",
     "DigitsDataModule",
+    "FNNModule",
     "ForsakenModule",
     "ForsakenResult",
+    "MIAEarlyStopping",
+    "MembershipInferenceCallback",
     "Predictions",
     "RetrainBaseline",
     "SISADPEnsemble",

@@ -9,8 +9,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_unlearn.metrics.classes import ForgettingRate, MIAScore
-
 __all__ = ["MembershipInferenceCallback"]
 
 _DEFAULT_SPLITS = ("test", "forget", "heldout")
@@ -79,6 +77,8 @@ class MembershipInferenceCallback(Callback):
             self._check_splits(splits)
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"Expected `prefix` to be a non-empty string, but got {prefix!r}.")
+        from lightning_unlearn.metrics.classes import ForgettingRate, MIAScore  # the metrics import the modules
+
         self.oracle = oracle
         self.splits = None if splits is None else tuple(splits)
         self.prefix = prefix

@@ -11,13 +11,16 @@ from lightning_unlearn.modules.baselines import (
     run_baseline,
 )
 from lightning_unlearn.modules.classifier import ClassifierModule, classification_loss
+from lightning_unlearn.modules.fnn import FNNModule, ForgettingLayer, insert_forgetting_layers
 from lightning_unlearn.modules.forsaken import ForsakenModule, ForsakenResult, forsaken_unlearn
 from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble, SISAVoteModel
 
 __all__ = [
     "ClassifierModule",
+    "FNNModule",
     "FinetuneBaseline",
     "ForgetGradientRecorder",
+    "ForgettingLayer",
     "ForsakenModule",
     "ForsakenResult",
     "NegGradBaseline",
@@ -30,5 +33,6 @@ __all__ = [
     "UnlearningBaseline",
     "classification_loss",
     "forsaken_unlearn",
+    "insert_forgetting_layers",
     "run_baseline",
 ]

@@ -1,0 +1,6 @@
+"""Lightning callbacks for unlearning runs."""
+
+from lightning_unlearn.callbacks.membership_inference import MembershipInferenceCallback
+from lightning_unlearn.callbacks.mia_early_stopping import MIAEarlyStopping
+
+__all__ = ["MIAEarlyStopping", "MembershipInferenceCallback"]
