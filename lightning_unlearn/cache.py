@@ -94,6 +94,12 @@ class ArtifactCache:
         """Load the cached artefact, or build it, save it atomically and return it."""
         folder = self.folder(kind, config)
         if folder is not None and (folder / "config.json").is_file():
+            stored = json.loads((folder / "config.json").read_text())
+            if stored != _canonical(config):
+                raise RuntimeError(
+                    f"Expected the cached {kind} in {str(folder)!r} to have been built from this configuration, but"
+                    " its config.json differs (edited or copied from another run). Delete that folder to rebuild it."
+                )
             log.info("Reusing cached %s from %s", kind, folder)
             return CachedValue(load(folder), True, folder)
         value = build()

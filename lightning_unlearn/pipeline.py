@@ -12,13 +12,15 @@ model and the time of the unlearning step alone (no evaluation inside the timer)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import os
+import shutil
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,9 @@ def _sisa(context: ExperimentContext, dp: bool = False, **settings: Any) -> Meth
     settings.setdefault("num_slices", 5)
     settings.setdefault("progress_bar", context.progress_bar)
     folder = context.work_dir / ("sisa_dp" if dp else "sisa")
+    # A fresh ensemble every run: a folder left by an earlier run has already forgotten these
+    # samples (requests are idempotent), which would time a no-op.
+    shutil.rmtree(folder, ignore_errors=True)
     ensemble_class = SISADPEnsemble if dp else SISAEnsemble
     ensemble = ensemble_class(context.datamodule, context.recipe, checkpoint_dir=folder, seed=context.seed, **settings)
     training = ensemble.fit()
@@ -206,6 +211,23 @@ def _splits_digest(datamodule: UnlearningDataModule) -> str:
     return config_key({"dataset": manifest["dataset"], "ood": manifest["ood_dataset"], "splits": manifest["splits"]})
 
 
+@contextlib.contextmanager
+def _lightning_banners_silenced() -> Iterator[None]:
+    """Lightning's per-Trainer banners ("GPU available", tips) would bury the stages' own output."""
+    names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def run_experiment(
     datamodule: UnlearningDataModule | None = None,
     recipe: TrainingRecipe | None = None,
@@ -237,6 +259,21 @@ def run_experiment(
     Raises:
         ValueError: an unknown method name.
     """
+    with _lightning_banners_silenced():
+        return _run(datamodule, recipe, methods, output_dir, cache_dir, logger, progress_bar, plots, seed)
+
+
+def _run(
+    datamodule: UnlearningDataModule | None,
+    recipe: TrainingRecipe | None,
+    methods: Mapping[str, Mapping[str, Any] | None] | None,
+    output_dir: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    logger: Logger | None,
+    progress_bar: bool,
+    plots: bool,
+    seed: int,
+) -> ExperimentResult:
     datamodule = datamodule if datamodule is not None else DigitsDataModule()
     recipe = recipe if recipe is not None else TrainingRecipe()
     chosen = {name: dict(settings or {}) for name, settings in (methods or DEFAULT_METHODS).items()}
@@ -255,10 +292,8 @@ def run_experiment(
     stage("Splits")
     begin = time.perf_counter()
     datamodule.prepare_data()
-    already = datamodule.has_splits
     datamodule.setup("fit")
-    if already:
-        print(datamodule.summary(), flush=True)
+    print(datamodule.summary(), flush=True)
     stage_seconds["splits"] = time.perf_counter() - begin
     base_config = {"splits": _splits_digest(datamodule), "recipe": _recipe_description(recipe)}
 
@@ -316,7 +351,16 @@ def run_experiment(
     outcomes: dict[str, MethodOutcome] = {}
     for name, settings in chosen.items():
         stage(f"Unlearning with {name}")
-        outcome = METHODS[name](context, **copy.deepcopy(settings))
+        try:
+            outcome = METHODS[name](context, **copy.deepcopy(settings))
+        except KeyboardInterrupt:
+            print(
+                f"\nInterrupted while unlearning with {name}. Nothing of this run was written to {out}; the cached"
+                f" target and oracle in {cache_dir} are complete, so rerunning the same command starts at the"
+                " unlearning.",
+                flush=True,
+            )
+            raise
         outcomes[name] = outcome
         stage_seconds[name] = outcome.seconds
         print(f"{name}: unlearning took {outcome.seconds:.3f} s", flush=True)

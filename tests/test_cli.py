@@ -103,3 +103,13 @@ def test_unknown_command_is_refused() -> None:
 def test_unknown_method_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Expected method names from \['finetune', 'fnn'.*but got \['magic'\]"):
         main(["experiment", "--methods={magic: {}}", f"--output_dir={tmp_path}", "--cache_dir=null"])
+
+
+def test_a_config_naming_a_missing_class_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("data:\n  class_path: lightning_unlearn.NoSuchDataModule\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--config", str(config), f"--output_dir={tmp_path / 'out'}"])
+    assert exit_info.value.code != 0
+    assert "NoSuchDataModule" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

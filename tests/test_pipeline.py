@@ -140,3 +140,34 @@ def test_cache_leaves_no_entry_when_saving_fails(tmp_path: Path) -> None:
     )
     again = cache.get_or_build("thing", {"x": 1}, build=lambda: 2, save=lambda v, f: None, load=lambda f: 7)
     assert (entry.value, entry.from_cache, again.value, again.from_cache) == (1, False, 7, True)
+
+
+def test_an_interrupted_run_leaves_a_consistent_cache_and_reruns(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightning_unlearn import pipeline
+
+    def interrupted(context: object, **settings: object) -> None:
+        raise KeyboardInterrupt
+
+    recipe = TrainingRecipe(max_epochs=22)
+    monkeypatch.setitem(pipeline.METHODS, "finetune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False)
+    assert "Interrupted while unlearning with finetune" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists(), "no half-written report"
+    monkeypatch.undo()
+    again = run_experiment(
+        DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False, plots=False
+    )
+    assert again.reused == {"target": True, "oracle": True}
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+def test_a_cache_entry_from_another_configuration_is_refused(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path)
+    entry = cache.get_or_build("thing", {"x": 1}, build=lambda: 1, save=lambda v, f: None, load=lambda f: 1)
+    assert entry.folder is not None
+    (entry.folder / "config.json").write_text(json.dumps({"x": 2}))
+    with pytest.raises(RuntimeError, match=r"Expected the cached thing in .* to have been built from this config"):
+        cache.get_or_build("thing", {"x": 1}, build=lambda: 1, save=lambda v, f: None, load=lambda f: 1)
