@@ -175,7 +175,7 @@ class UnlearningBaseline(L.LightningModule):
         from lightning_unlearn.metrics import MIAScore  # the evaluation package, imported where it is used
 
         self.mia = MIAScore(n_splits=mia_folds, seed=seed)
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ data
     def _datamodule(self) -> UnlearningDataModule:
@@ -232,6 +232,13 @@ class UnlearningBaseline(L.LightningModule):
             self.log("val/forget_acc", self.forget_acc, add_dataloader_idx=False)
         self.mia.update(logits, targets, indices, is_member=dataloader_idx == 1)
 
+    #: The prefix of the names :meth:`epoch_figures` are logged under.
+    epoch_figures_prefix = "unlearning"
+
+    def epoch_figures(self) -> dict[str, float]:
+        """Figures a subclass adds to every epoch's log and :attr:`history` (none here)."""
+        return {}
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             self.mia.reset()
@@ -239,17 +246,28 @@ class UnlearningBaseline(L.LightningModule):
         score = float(self.mia.compute())
         auc = self.mia.result.auc if self.mia.result is not None else float("nan")
         self.mia.reset()
-        self.log("mia/score", score, prog_bar=True)
-        self.log("mia/auc", auc)
+        # Every rank holds the same values (the attack is fitted once and broadcast): syncing is a no-op.
+        self.log("mia/score", score, prog_bar=True, sync_dist=True)
+        self.log("mia/auc", auc, sync_dist=True)
+        figures = self.epoch_figures()
+        for name, value in figures.items():
+            self.log(f"{self.epoch_figures_prefix}/{name}", float(value), sync_dist=True)
         self.history.append(
             {
-                "epoch": float(self.current_epoch),
+                "epoch": self.current_epoch,
+                **figures,
                 "acc": float(self.val_acc.compute()),
                 "forget_acc": float(self.forget_acc.compute()),
                 "mia": score,
                 "mia_auc": float(auc),
             }
         )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["unlearning_history"] = copy.deepcopy(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = copy.deepcopy(checkpoint.get("unlearning_history", []))
 
     def configure_optimizers(self) -> Any:
         return self.optimizer(self.model.parameters())

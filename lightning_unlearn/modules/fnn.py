@@ -56,12 +56,11 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.utils.data import DataLoader
-from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.datamodules.splits import SPLIT_NAMES
 from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.classifier import classification_loss
+from lightning_unlearn.modules.baselines import UnlearningBaseline
 
 __all__ = [
     "FORGETTING_POLICIES",
@@ -88,7 +87,6 @@ Placement = Literal["1-L", "2-L"]
 UnlearnTraining = Literal["retain", "none"]
 
 # The validation dataloaders, in order: accuracy on test, then members and non-members of the MIA.
-_VALIDATION_SPLITS: tuple[str, str, str] = ("test", "forget", "heldout")
 
 
 def _check_positive(name: str, value: object) -> float:
@@ -597,144 +595,7 @@ def _unwrap(target: nn.Module) -> nn.Module:
     return backbone if isinstance(backbone, nn.Module) and isinstance(target, L.LightningModule) else target
 
 
-class _RetainTrainingModule(L.LightningModule):
-    """Shared plumbing: trains a copy of the target on ``retain``; per epoch, logs test accuracy and the MIA score.
-
-    Validation runs three dataloaders — ``test`` (``val/acc``), ``forget`` (members, also
-    ``val/forget_acc``) and ``heldout`` (non-members) — and logs ``mia/score`` and ``mia/auc``
-    from :class:`~lightning_unlearn.metrics.MIAScore`. Every epoch's figures are appended to
-    :attr:`history`.
-    """
-
-    def __init__(
-        self,
-        target: nn.Module,
-        datamodule: UnlearningDataModule | None,
-        optimizer: OptimizerCallable,
-        loss: LossName | None,
-        mia_folds: int,
-        seed: int,
-    ) -> None:
-        super().__init__()
-        network = _unwrap(target)
-        if datamodule is not None and not isinstance(datamodule, UnlearningDataModule):
-            raise TypeError(
-                f"Expected `datamodule` to be an UnlearningDataModule, but got {type(datamodule).__name__}."
-            )
-        if loss is None:  # the loss the target was trained with, else its backbone's default
-            loss = getattr(target, "loss_name", None) or getattr(network, "default_loss", "cross_entropy")
-        if loss not in ("cross_entropy", "hinge"):
-            raise ValueError(f"Expected `loss` to be 'cross_entropy' or 'hinge', but got {loss!r}.")
-        _check_count("mia_folds", mia_folds, minimum=2)
-        self.model = copy.deepcopy(network)
-        self.model.train()
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(True)
-        self.datamodule = datamodule
-        self.optimizer = optimizer
-        self.loss_name: LossName = loss
-        linears = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
-        declared = getattr(self.model, "num_classes", None)
-        num_classes = declared if isinstance(declared, int) else (linears[-1].out_features if linears else None)
-        if num_classes is None:
-            raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
-        self.num_classes: int = num_classes
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.forget_acc = MulticlassAccuracy(num_classes, average="micro")
-        from lightning_unlearn.metrics import MIAScore  # the evaluation package, imported where it is used
-
-        self.mia = MIAScore(n_splits=mia_folds, seed=seed)
-        self.history: list[dict[str, Any]] = []
-
-    # ------------------------------------------------------------------ data
-    def _datamodule(self) -> UnlearningDataModule:
-        if self.datamodule is None:
-            raise RuntimeError(
-                f"Expected `{type(self).__name__}(..., datamodule=dm)` with an UnlearningDataModule to draw retain,"
-                " test, forget and heldout from, but got none."
-            )
-        self.datamodule.setup("fit")
-        return self.datamodule
-
-    def on_fit_start(self) -> None:
-        if getattr(self.trainer, "datamodule", None) is not None:
-            raise RuntimeError(
-                f"Expected `trainer.fit({type(self).__name__.lower()})` without a datamodule: its train loader yields"
-                " `target_train`, which holds the forget set. Pass it as the module's `datamodule` instead."
-            )
-        datamodule = self._datamodule()
-        if datamodule.num_classes != self.num_classes:
-            raise RuntimeError(
-                f"Expected `target` to produce {datamodule.num_classes} logits (the datamodule's classes), but it"
-                f" produces {self.num_classes}."
-            )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._datamodule().dataloader("retain", shuffle=True)
-
-    def val_dataloader(self) -> list[DataLoader]:
-        datamodule = self._datamodule()
-        return [datamodule.dataloader(split) for split in _VALIDATION_SPLITS]
-
-    # ------------------------------------------------------------------ steps
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs)
-
-    def _retain_step(self, batch: IndexedBatch) -> torch.Tensor:
-        loss = classification_loss(self(batch[0]), batch[1], self.loss_name)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
-        return self._retain_step(batch)
-
-    def validation_step(self, batch: IndexedBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        inputs, targets, indices = batch[0], batch[1], batch[2]
-        logits = self(inputs)
-        if dataloader_idx == 0:
-            self.val_acc(logits, targets)
-            self.log("val/acc", self.val_acc, prog_bar=True, add_dataloader_idx=False)
-        else:
-            if dataloader_idx == 1:
-                self.forget_acc(logits, targets)
-                self.log("val/forget_acc", self.forget_acc, add_dataloader_idx=False)
-            self.mia.update(logits, targets, indices, is_member=dataloader_idx == 1)
-
-    def _epoch_record(self) -> dict[str, Any]:
-        return {"epoch": self.current_epoch}
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            self.mia.reset()
-            return
-        score = float(self.mia.compute())
-        auc = self.mia.result.auc if self.mia.result is not None else float("nan")
-        self.mia.reset()
-        # Every rank holds the same values (the attack is fitted once and broadcast): syncing is a no-op.
-        self.log("mia/score", score, prog_bar=True, sync_dist=True)
-        self.log("mia/auc", auc, sync_dist=True)
-        record = self._epoch_record()
-        for name, value in record.items():
-            if name != "epoch" and isinstance(value, (int, float)):
-                self.log(f"fnn/{name}", float(value), sync_dist=True)
-        record.update(acc=float(self.val_acc.compute()), forget_acc=float(self.forget_acc.compute()), mia=score)
-        self.history.append(record)
-
-    def configure_optimizers(self) -> Any:
-        return self.optimizer(self.model.parameters())
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["unlearning_history"] = copy.deepcopy(self.history)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.history = copy.deepcopy(checkpoint.get("unlearning_history", []))
-
-    def unlearned_model(self) -> nn.Module:
-        """The current network as a plain copy of the target's architecture (no wrapper left in it)."""
-        return copy.deepcopy(self.model).eval()
-
-
-class FNNModule(_RetainTrainingModule):
+class FNNModule(UnlearningBaseline):
     """Forgetting neural network unlearning (Hatua et al.): forgetting layers and learn/unlearn turns.
 
     Wraps a copy of a trained classifier with :class:`ForgettingLayer` s after its last one
@@ -807,7 +668,10 @@ class FNNModule(_RetainTrainingModule):
         mia_folds: int = 5,
         seed: int = 0,
     ) -> None:
-        super().__init__(target, datamodule, optimizer, loss, mia_folds, seed)
+        schedule = phase_schedule(turns, learn_epochs, unlearn_epochs)
+        super().__init__(
+            target, datamodule, max_epochs=len(schedule), optimizer=optimizer, loss=loss, mia_folds=mia_folds, seed=seed
+        )
         if policy not in FORGETTING_POLICIES:
             raise ValueError(f"Expected `policy` to be one of {list(FORGETTING_POLICIES)}, but got {policy!r}.")
         if placement not in get_args(Placement):
@@ -821,7 +685,7 @@ class FNNModule(_RetainTrainingModule):
             raise ValueError(
                 f"Expected `activation_split` to be one of {list(SPLIT_NAMES)}, but got {activation_split!r}."
             )
-        self.schedule = phase_schedule(turns, learn_epochs, unlearn_epochs)
+        self.schedule = schedule
         # Validate the τ settings now, so a bad config fails before any data is read.
         for name, value in (("tau", tau), ("tau_min", tau_min), ("tau_max", tau_max)):
             _check_positive(name, value)
@@ -936,16 +800,14 @@ class FNNModule(_RetainTrainingModule):
         step = self.step_at(self.current_epoch)
         if step.phase == "unlearn" and self.unlearn_training == "none":
             return None  # the decay alone acts in this epoch
-        return self._retain_step(batch)
+        return super().training_step(batch, batch_idx)
 
-    def _epoch_record(self) -> dict[str, Any]:
+    epoch_figures_prefix = "fnn"
+
+    def epoch_figures(self) -> dict[str, float]:
+        """The turn, the phase (0 learn, 1 unlearn) and the clock of this epoch, logged as ``fnn/…``."""
         step = self.step_at(self.current_epoch)
-        return {
-            "epoch": self.current_epoch,
-            "turn": step.turn,
-            "phase": 0 if step.phase == "learn" else 1,
-            "clock": step.clock,
-        }
+        return {"turn": step.turn, "phase": 0 if step.phase == "learn" else 1, "clock": step.clock}
 
     def on_train_epoch_end(self) -> None:
         step = self.step_at(self.current_epoch)
