@@ -1134,7 +1134,7 @@ def unlearn_canaries(
         >>> result = unlearn_canaries(lm, vocab, canaries, unseen, train, test, iterations=30)  # doctest: +SKIP
         >>> result.exposure_before.mean, result.exposure_after.mean  # doctest: +SKIP
     """
-    from lightning_unlearn.modules.forsaken import ForsakenModule
+    from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
 
     if track_every is not None:
         _check_int("track_every", track_every, 1)
@@ -1164,27 +1164,10 @@ def unlearn_canaries(
             lambda classifier: exposure_of(classifier.to_language_model(model)).mean,  # type: ignore[operator]
         )
         callbacks.append(tracker)
-    L.seed_everything(seed, verbose=False)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=module.iterations,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-    )
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        warnings.filterwarnings("ignore", message=".*no `validation_step`.*")
-        warnings.filterwarnings("ignore", message=".*batching rule.*")
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
-        seconds = time.perf_counter() - start - (tracker.seconds if tracker is not None else 0.0)
+        warnings.filterwarnings("ignore", message=".*batching rule.*")  # ω's per-sample LSTM gradients
+        elapsed = fit_forsaken(module, datamodule, seed=seed, callbacks=callbacks)
+    seconds = elapsed - (tracker.seconds if tracker is not None else 0.0)
     classifier = module.unlearned_model()
     if not isinstance(classifier, NextTokenClassifier):  # pragma: no cover - the module keeps the class
         raise RuntimeError(f"Expected a NextTokenClassifier back, but got {type(classifier).__name__}.")

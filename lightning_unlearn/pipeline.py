@@ -517,7 +517,7 @@ def _forsaken_curve(
     import lightning as L
 
     from lightning_unlearn.metrics.functional import forgetting_rate_from_membership
-    from lightning_unlearn.modules.forsaken import ForsakenModule
+    from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
 
     datamodule = context.datamodule
     module = ForsakenModule(context.target, **settings)
@@ -527,23 +527,7 @@ def _forsaken_curve(
         def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
             snapshots.append({k: v.clone() for k, v in module.unlearned_parameters().items()})
 
-    L.seed_everything(context.seed, verbose=False)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=module.iterations,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[_Snapshot()],
-    )
-    with warnings.catch_warnings():  # the frozen target is in eval mode on purpose
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        warnings.filterwarnings("ignore", message=".*no `validation_step`.*")
-        trainer.fit(module, datamodule=datamodule)
+    fit_forsaken(module, datamodule, seed=context.seed, callbacks=[_Snapshot()])
     oracle_before = _membership(context, context.target)
     curve: dict[str, list[float]] = {
         "iteration": [0],

@@ -49,7 +49,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -855,6 +855,30 @@ def forsaken_unlearn(
         >>> result.model, result.seconds  # doctest: +SKIP
     """
     module = ForsakenModule(target, **settings)
+    seconds = fit_forsaken(module, datamodule, seed=seed)
+    return ForsakenResult(model=module.unlearned_model(), seconds=seconds, module=module)
+
+
+def fit_forsaken(
+    module: ForsakenModule,
+    datamodule: UnlearningDataModule,
+    seed: int = 0,
+    callbacks: Sequence[L.Callback] = (),
+) -> float:
+    """Run ``module``'s T iterations with a quiet CPU Trainer and return the seconds ``fit`` took.
+
+    The timer covers ``Trainer.fit`` alone (P, ω and the iterations, with the Trainer's own
+    overhead); ``callbacks`` run inside it, so a callback that evaluates must time itself out.
+
+    Args:
+        module: the configured :class:`ForsakenModule`.
+        datamodule: the splits (``forget``, ``reference``, ``probe``).
+        seed: seeds the run.
+        callbacks: extra Lightning callbacks (e.g. snapshots of θ_t for a curve).
+
+    Returns:
+        Wall-clock seconds of ``Trainer.fit``.
+    """
     datamodule.setup("fit")
     L.seed_everything(seed, verbose=False)
     trainer = L.Trainer(
@@ -867,12 +891,13 @@ def forsaken_unlearn(
         enable_progress_bar=False,
         limit_val_batches=0,
         num_sanity_val_steps=0,
+        callbacks=list(callbacks),
     )
     with warnings.catch_warnings():
         # The frozen target is in eval mode on purpose, and the datamodule's val loader is unused.
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         warnings.filterwarnings("ignore", message=".*no `validation_step`.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
-        seconds = time.perf_counter() - start
-    return ForsakenResult(model=module.unlearned_model(), seconds=seconds, module=module)
+        return time.perf_counter() - start
