@@ -113,3 +113,35 @@ def test_a_config_naming_a_missing_class_is_refused(tmp_path: Path, capsys: pyte
     assert exit_info.value.code != 0
     assert "NoSuchDataModule" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_wandb_logger_from_the_command_line_runs_offline(
+    tmp_path: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    config = tmp_path / "wandb.yaml"
+    config.write_text(
+        "logger:\n"
+        "  class_path: lightning.pytorch.loggers.WandbLogger\n"
+        f"  init_args: {{project: lightning-unlearn-tests, save_dir: '{tmp_path}'}}\n"
+        "methods:\n  smu: {}\n"
+    )
+    main(
+        [
+            "experiment",
+            "--config",
+            str(config),
+            f"--output_dir={tmp_path / 'out'}",
+            f"--cache_dir={shared_cache}",
+            "--progress_bar=false",
+            "--plots=false",
+        ]
+    )
+    import os
+
+    assert os.environ["WANDB_MODE"] == "offline", "no API key: W&B must run offline"
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list((runs[0] / "files" / "media" / "table").glob("comparison_*.table.json"))
