@@ -61,14 +61,15 @@ class MethodOutcome:
 
 @dataclass
 class ExperimentContext:
-    """Everything a method adapter may use."""
+    """Everything a method adapter may use: the splits, the recipe, the trained target (with the
+    forget gradients SMU recorded while it trained), the retrained model, the fitted oracle, a
+    scratch folder, and the run's settings."""
 
     datamodule: UnlearningDataModule
     recipe: TrainingRecipe
     target: nn.Module
     recorder: Any
     retrained: nn.Module
-    retrained_seconds: float
     oracle: ShadowModelOracle
     work_dir: Path
     progress_bar: bool
@@ -342,7 +343,6 @@ def _run(
         target=target,
         recorder=recorder,
         retrained=retrained,
-        retrained_seconds=retrained_run.seconds,
         oracle=oracle,
         work_dir=work_dir,
         progress_bar=progress_bar,
