@@ -96,17 +96,24 @@ def _experiment(args: Sequence[str]) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seeds every method.")
     config = parser.parse_args(list(args))
     objects = parser.instantiate_classes(config)
-    run_experiment(
-        datamodule=objects.get("data"),
-        recipe=objects.recipe,
-        methods=objects.methods,
-        output_dir=objects.output_dir,
-        cache_dir=objects.cache_dir,
-        logger=objects.get("logger"),
-        progress_bar=objects.progress_bar,
-        plots=objects.plots,
-        seed=objects.seed,
-    )
+    logger = objects.get("logger")
+    try:
+        run_experiment(
+            datamodule=objects.get("data"),
+            recipe=objects.recipe,
+            methods=objects.methods,
+            output_dir=objects.output_dir,
+            cache_dir=objects.cache_dir,
+            logger=logger,
+            progress_bar=objects.progress_bar,
+            plots=objects.plots,
+            seed=objects.seed,
+        )
+    finally:
+        from lightning.pytorch.loggers import WandbLogger
+
+        if isinstance(logger, WandbLogger):  # close the run, so it is complete on disk (and synced online)
+            logger.experiment.finish()
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -142,6 +142,9 @@ def test_a_wandb_logger_from_the_command_line_runs_offline(
     import os
 
     assert os.environ["WANDB_MODE"] == "offline", "no API key: W&B must run offline"
+    import wandb
+
+    assert wandb.run is None, "the command closes its W&B run"
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list((runs[0] / "files" / "media" / "table").glob("comparison_*.table.json"))

@@ -80,6 +80,9 @@ def test_wandb_offline_run_receives_curves_table_and_plots(
 ) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    wandb.finish()  # a run left open elsewhere in this process would be reused by the logger
     logger = WandbLogger(project="lightning-unlearn-tests", save_dir=str(tmp_path), offline=True)
     run_experiment(
         DigitsDataModule(),
