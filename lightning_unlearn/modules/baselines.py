@@ -51,7 +51,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.classifier import classification_loss
+from lightning_unlearn.modules.classifier import classification_loss, output_classes
 from lightning_unlearn.training import TrainingRecipe, fresh_copy
 
 __all__ = [
@@ -78,13 +78,10 @@ def _network(target: nn.Module) -> nn.Module:
 
 
 def _num_classes(network: nn.Module) -> int:
-    declared = getattr(network, "num_classes", None)
-    if isinstance(declared, int):
-        return declared
-    linears = [m for m in network.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    num_classes = output_classes(network)
+    if num_classes is None:
         raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
-    return linears[-1].out_features
+    return num_classes
 
 
 def _positive_int(name: str, value: object) -> int:

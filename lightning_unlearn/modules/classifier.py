@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from lightning_unlearn.datamodules.base import IndexedBatch
 from lightning_unlearn.models import LossName
 
-__all__ = ["ClassifierModule", "classification_loss"]
+__all__ = ["ClassifierModule", "classification_loss", "output_classes"]
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor, loss: LossName) -> torch.Tensor:
@@ -24,7 +24,7 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, loss: LossN
     return F.cross_entropy(logits, targets)
 
 
-def _output_classes(backbone: nn.Module) -> int | None:
+def output_classes(backbone: nn.Module) -> int | None:
     """The number of logits a backbone produces, read from ``num_classes`` or its last Linear."""
     declared = getattr(backbone, "num_classes", None)
     if isinstance(declared, int):
@@ -78,7 +78,7 @@ class ClassifierModule(L.LightningModule):
         self.loss_name: LossName = loss
         self.optimizer = optimizer
         self.scheduler = scheduler
-        num_classes = _output_classes(backbone)
+        num_classes = output_classes(backbone)
         if num_classes is None:
             raise ValueError(
                 "Expected `backbone` to declare `num_classes` or end in an nn.Linear, but it does neither."

@@ -50,7 +50,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
-import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
@@ -587,14 +586,6 @@ def phase_schedule(turns: int = 5, learn_epochs: int = 2, unlearn_epochs: int = 
 
 
 # ---------------------------------------------------------------------------- modules
-def _unwrap(target: nn.Module) -> nn.Module:
-    """The network of a :class:`~lightning_unlearn.modules.ClassifierModule`, or ``target`` itself."""
-    if not isinstance(target, nn.Module):
-        raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
-    backbone = getattr(target, "backbone", None)
-    return backbone if isinstance(backbone, nn.Module) and isinstance(target, L.LightningModule) else target
-
-
 class FNNModule(UnlearningBaseline):
     """Forgetting neural network unlearning (Hatua et al.): forgetting layers and learn/unlearn turns.
 

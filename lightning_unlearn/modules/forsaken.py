@@ -62,7 +62,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.modules.classifier import _output_classes
+from lightning_unlearn.modules.classifier import output_classes
 
 __all__ = [
     "ForsakenModule",
@@ -455,7 +455,7 @@ class ForsakenModule(L.LightningModule):
         target.eval()
         target.requires_grad_(False)
         self.target = target
-        num_classes = _output_classes(target)
+        num_classes = output_classes(target)
         if num_classes is None:
             raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
         self.num_classes = num_classes
