@@ -27,7 +27,7 @@ from lightning_unlearn.datamodules.splits import (
 __all__ = ["IndexedBatch", "SplitDataset", "UnlearningDataModule"]
 
 MANIFEST_FORMAT = "lightning-unlearn/split-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 _SPLIT_NOTES = {
     "target_train": "members: retain ∪ forget",
@@ -37,6 +37,8 @@ _SPLIT_NOTES = {
     "test": "ID non-members (accuracy)",
     "reference": "non-members for P",
     "heldout": "MIA negatives, forget's distribution",
+    "validation": "ID non-members for decisions",
+    "validation_heldout": "MIA negatives for decisions",
     "shadow_train": "shadow members",
     "shadow_test": "shadow non-members",
 }
@@ -98,17 +100,19 @@ class UnlearningDataModule(L.LightningDataModule):
     The splits (DESIGN §3): ``target_train`` (members, ``retain ∪ forget``), ``retain``,
     ``forget``, ``probe`` (≤ 1 % of retain), ``test`` (ID non-members), ``reference``
     (non-members for a method's reference posterior), ``heldout`` (non-members from the
-    forget set's own distribution: the negatives of every MIA score), ``shadow_train`` and
-    ``shadow_test`` (the disjoint other half, with its own OOD insertions, for the shadow
-    model and the membership oracle). See :func:`~lightning_unlearn.datamodules.build_splits`
+    forget set's own distribution: the negatives of every MIA score in the report), the
+    validation pair ``validation`` (ID non-members) and ``validation_heldout`` (non-members
+    like the forget set) that every decision made while unlearning reads instead of ``test``
+    and ``heldout``, and ``shadow_train`` and ``shadow_test`` (the disjoint other half, with
+    its own OOD insertions, for the shadow model and the membership oracle). See :func:`~lightning_unlearn.datamodules.build_splits`
     for how each kind of forget set is drawn.
 
     The splits depend on the data and the settings alone, so every DDP rank builds the same
     ones. A manifest (JSON of every split's indices and labels) can be saved with
     :meth:`save_manifest` and passed back as ``manifest`` to reproduce or audit a forget set.
 
-    ``side`` chooses what Lightning's loops see: ``"target"`` trains on ``target_train`` and
-    validates/tests on ``test``; ``"shadow"`` uses ``shadow_train`` and ``shadow_test``. Any
+    ``side`` chooses what Lightning's loops see: ``"target"`` trains on ``target_train``,
+    validates on ``validation`` and tests on ``test``; ``"shadow"`` uses ``shadow_train`` and ``shadow_test``. Any
     split is available with :meth:`dataloader`.
 
     Args:
@@ -127,6 +131,9 @@ class UnlearningDataModule(L.LightningDataModule):
         target_fraction: share of ID data on the target side (the rest is the shadow's).
         test_fraction: share of each side's ID data held out as test data.
         probe_fraction: size of ``probe`` relative to ``retain``, at most 0.01.
+        validation_fraction: share of the target's ID test samples that form ``validation``.
+        validation_heldout_fraction: share of the forget-like non-members (otherwise
+            ``reference``) that form ``validation_heldout``.
         side: ``"target"`` or ``"shadow"``: which model Lightning's loops train and evaluate.
         batch_size: training batch size.
         eval_batch_size: evaluation batch size (default: ``4 * batch_size``).
@@ -161,6 +168,8 @@ class UnlearningDataModule(L.LightningDataModule):
         target_fraction: float = 0.5,
         test_fraction: float = 0.3,
         probe_fraction: float = 0.01,
+        validation_fraction: float = 0.25,
+        validation_heldout_fraction: float = 0.5,
         side: Literal["target", "shadow"] = "target",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -207,6 +216,8 @@ class UnlearningDataModule(L.LightningDataModule):
             target_fraction=target_fraction,
             test_fraction=test_fraction,
             probe_fraction=probe_fraction,
+            validation_fraction=validation_fraction,
+            validation_heldout_fraction=validation_heldout_fraction,
         )
         self._data: SourceData | None = None
         self._ood_data: SourceData | None = None
@@ -311,10 +322,10 @@ class UnlearningDataModule(L.LightningDataModule):
         return self.dataloader("target_train" if self.side == "target" else "shadow_train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self.dataloader("test" if self.side == "target" else "shadow_test")
+        return self.dataloader("validation" if self.side == "target" else "shadow_test")
 
     def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
+        return self.dataloader("test" if self.side == "target" else "shadow_test")
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> str:
@@ -388,6 +399,12 @@ class UnlearningDataModule(L.LightningDataModule):
             ) from None
         if not isinstance(content, dict) or content.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"Expected `manifest` {str(path)!r} to be a {MANIFEST_FORMAT!r} file, but it is not.")
+        if content.get("version") == 1:
+            raise ValueError(
+                f"Expected `manifest` {str(path)!r} to have version {MANIFEST_VERSION}, but it has version 1, which"
+                " predates the validation pair (`validation`, `validation_heldout`); build the splits again from the"
+                " settings it records (its 'settings' entry) and save a new manifest."
+            )
         if content.get("version") != MANIFEST_VERSION:
             raise ValueError(
                 f"Expected `manifest` {str(path)!r} to have version {MANIFEST_VERSION},"

@@ -31,6 +31,8 @@ SPLIT_NAMES: tuple[str, ...] = (
     "test",
     "reference",
     "heldout",
+    "validation",
+    "validation_heldout",
     "shadow_train",
     "shadow_test",
 )
@@ -80,9 +82,13 @@ class UnlearningSplits:
 
 
 def _stratified_partition(
-    indices: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator
+    indices: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator, minimum: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``indices`` class by class: ``fraction`` of each class goes to the first part."""
+    """Split ``indices`` class by class: ``fraction`` of each class goes to the first part.
+
+    With ``minimum``, a first part that rounding left smaller (a few samples per class) takes
+    random samples of the second until it holds ``minimum``, as long as the second keeps one.
+    """
     first, second = [], []
     for label in np.unique(labels):
         members = rng.permutation(indices[labels == label])
@@ -90,7 +96,13 @@ def _stratified_partition(
         first.append(members[:cut])
         second.append(members[cut:])
     empty = np.empty(0, dtype=np.int64)
-    return (np.concatenate(first) if first else empty, np.concatenate(second) if second else empty)
+    head, tail = (np.concatenate(first) if first else empty, np.concatenate(second) if second else empty)
+    missing = min(minimum - len(head), len(tail) - 1)
+    if missing > 0:
+        moved = rng.choice(len(tail), size=missing, replace=False)
+        head = np.concatenate([head, tail[moved]])
+        tail = np.delete(tail, moved)
+    return head, tail
 
 
 def build_splits(
@@ -110,6 +122,8 @@ def build_splits(
     target_fraction: float = 0.5,
     test_fraction: float = 0.3,
     probe_fraction: float = 0.01,
+    validation_fraction: float = 0.25,
+    validation_heldout_fraction: float = 0.5,
 ) -> UnlearningSplits:
     """Build every split of DESIGN §3 from the labels alone.
 
@@ -139,6 +153,22 @@ def build_splits(
     ``probe`` is ``probe_fraction`` of ``retain`` (at least one sample). No forget sample is
     ever on the shadow side, and every split is a pure function of the arguments.
 
+    The *validation pair* is what every decision made while unlearning reads (stopping,
+    acceptance, tuning), so that ``test`` and ``heldout`` stay for the final report alone:
+
+    * ``validation`` — ``validation_fraction`` of the target side's ID test samples (class by
+      class), taken out before ``test``, ``heldout`` and ``reference`` are drawn: in-distribution
+      non-members for accuracy.
+    * ``validation_heldout`` — ``validation_heldout_fraction`` of the forget-like non-members
+      that would otherwise be ``reference`` (unseen OOD samples labelled like the forget set for
+      the OOD kinds, unseen ID test samples for ``id``, unseen samples of ``flip_source``
+      labelled ``flip_target`` for ``poison``): the negatives of every MIA score a method or
+      callback decides on. ``heldout``, the report's negatives, keeps its full size.
+
+    Both are disjoint from each other, from ``test``, ``heldout`` and ``reference``, and from
+    every training split. They are drawn with a generator of their own, so the forget set,
+    ``retain`` and the shadow side are the same as without them.
+
     Args:
         task_labels: true class of every task sample, global indices ``0 … N-1``.
         num_classes: the task dataset's class count.
@@ -158,6 +188,10 @@ def build_splits(
         target_fraction: share of the ID samples on the target side, in (0, 1).
         test_fraction: share of each side's ID samples held out as test data, in (0, 1).
         probe_fraction: size of ``probe`` relative to ``retain``, in (0, 0.01].
+        validation_fraction: share of the target side's ID test samples moved to ``validation``,
+            in (0, 1).
+        validation_heldout_fraction: share of the forget-like non-members moved from
+            ``reference`` to ``validation_heldout``, in (0, 1).
 
     Raises:
         ValueError: a setting outside its range, or one the data cannot provide.
@@ -167,7 +201,12 @@ def build_splits(
         raise ValueError(f"Expected `kind` to be one of {list(FORGET_KINDS)}, but got {kind!r}.")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"Expected `seed` to be an integer, but got {type(seed).__name__}.")
-    for name, value in (("target_fraction", target_fraction), ("test_fraction", test_fraction)):
+    for name, value in (
+        ("target_fraction", target_fraction),
+        ("test_fraction", test_fraction),
+        ("validation_fraction", validation_fraction),
+        ("validation_heldout_fraction", validation_heldout_fraction),
+    ):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
         if not 0.0 < value < 1.0:
@@ -245,6 +284,17 @@ def build_splits(
             f" {len(id_pool):,} are available (target_fraction={target_fraction}, test_fraction={test_fraction})."
         )
 
+    # The validation pair has a generator of its own, so every other split is drawn as without it.
+    validation_rng = np.random.default_rng([seed, 1])
+    validation, target_test = _stratified_partition(
+        target_test, label_of[target_test], validation_fraction, validation_rng, minimum=1
+    )
+    if len(validation) < 1 or len(target_test) < 2:
+        raise ValueError(
+            f"Expected `validation_fraction` ({validation_fraction}) to leave at least one `validation` sample and two"
+            f" `test` samples of the target's {len(validation) + len(target_test):,} ID test samples, but it does not."
+        )
+
     # The label each global index carries when it is trained on or evaluated as a member.
     carried = label_of.copy()
     splits: dict[str, Split] = {}
@@ -259,6 +309,9 @@ def build_splits(
         forget = rng.choice(target_id_train, size=size, replace=False)
         retain = np.setdiff1d(target_id_train, forget)
         heldout, reference = _stratified_partition(target_test, label_of[target_test], 0.5, rng)
+        validation_heldout, reference = _stratified_partition(
+            reference, label_of[reference], validation_heldout_fraction, validation_rng, minimum=1
+        )
         target_train = target_id_train
         shadow_train, shadow_nonmembers = shadow_id_train, shadow_test
     elif kind == "poison":
@@ -279,7 +332,9 @@ def build_splits(
         # heldout: half of the unseen test samples of class a, labelled b like the forget set.
         test_sources = rng.permutation(target_test[label_of[target_test] == flip_source])
         heldout = test_sources[: max(1, len(test_sources) // 2)]
-        reference = np.setdiff1d(target_test, heldout)
+        unseen_sources = test_sources[len(heldout) :]
+        validation_heldout = unseen_sources[: max(1, round(validation_heldout_fraction * len(unseen_sources)))]
+        reference = np.setdiff1d(target_test, np.concatenate([heldout, validation_heldout]))
         shadow_sources = rng.permutation(shadow_test[label_of[shadow_test] == flip_source])
         shadow_heldout = shadow_sources[: len(shadow_sources) // 2]
         target_train = target_id_train
@@ -296,6 +351,8 @@ def build_splits(
         forget, shadow_inserted, rest = pool[:size], pool[size : 2 * size], pool[2 * size :]
         third = len(rest) // 3
         heldout, reference, shadow_ood_out = rest[:third], rest[third : 2 * third], rest[2 * third :]
+        cut = min(max(1, round(validation_heldout_fraction * len(reference))), len(reference) - 1)
+        validation_heldout, reference = reference[:cut], reference[cut:]
         if kind == "ood_mislabeled":
             carried[ood_pool] = _mislabel(label_of[ood_pool], task_classes, ood_label_map, ood_num_classes, rng)
         else:
@@ -318,18 +375,29 @@ def build_splits(
         splits["target_train"] = Split.of(target_train, target_labels)
         splits["forget"] = Split.of(forget, flipped_label[forget])
         splits["heldout"] = Split.of(heldout, flipped_label[heldout])
+        splits["validation_heldout"] = Split.of(validation_heldout, flipped_label[validation_heldout])
         splits["shadow_train"] = Split.of(shadow_train, shadow_labels)
         splits["shadow_test"] = Split.of(shadow_nonmembers, shadow_test_labels)
     else:
         splits["target_train"] = Split.of(target_train, carried[target_train])
         splits["forget"] = Split.of(forget, carried[forget])
         splits["heldout"] = Split.of(heldout, carried[heldout])
+        splits["validation_heldout"] = Split.of(validation_heldout, carried[validation_heldout])
         splits["shadow_train"] = Split.of(shadow_train, carried[shadow_train])
         splits["shadow_test"] = Split.of(shadow_nonmembers, carried[shadow_nonmembers])
     splits["retain"] = Split.of(retain, carried[retain])
     splits["probe"] = Split.of(probe, carried[probe])
+    # For `id` and `poison` the forget-like validation samples are ID test samples: keep them out of `test`.
+    target_test = np.setdiff1d(target_test, validation_heldout)
     splits["test"] = Split.of(target_test, carried[target_test])
     splits["reference"] = Split.of(reference, carried[reference])
+    splits["validation"] = Split.of(validation, carried[validation])
+    if len(splits["validation_heldout"]) == 0:
+        raise ValueError(
+            f"Expected `validation_heldout_fraction` ({validation_heldout_fraction}) to leave at least one"
+            " `validation_heldout` sample (non-members like the forget set, for every decision made while"
+            " unlearning), but the pool it is drawn from is too small."
+        )
 
     settings: dict[str, object] = {
         "kind": kind,
@@ -343,6 +411,8 @@ def build_splits(
         "target_fraction": target_fraction,
         "test_fraction": test_fraction,
         "probe_fraction": probe_fraction,
+        "validation_fraction": validation_fraction,
+        "validation_heldout_fraction": validation_heldout_fraction,
     }
     return UnlearningSplits(
         kind=kind,

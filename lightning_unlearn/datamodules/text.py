@@ -885,6 +885,8 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
         target_fraction: see ``UnlearningDataModule``.
         test_fraction: see ``UnlearningDataModule``.
         probe_fraction: see ``UnlearningDataModule``.
+        validation_fraction: see ``UnlearningDataModule``.
+        validation_heldout_fraction: see ``UnlearningDataModule``.
         side: see ``UnlearningDataModule``.
         batch_size: see ``UnlearningDataModule``.
         eval_batch_size: see ``UnlearningDataModule``.
@@ -912,6 +914,8 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
         target_fraction: float = 0.5,
         test_fraction: float = 0.3,
         probe_fraction: float = 0.01,
+        validation_fraction: float = 0.25,
+        validation_heldout_fraction: float = 0.5,
         side: Literal["target", "shadow"] = "target",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -931,6 +935,8 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
             target_fraction=target_fraction,
             test_fraction=test_fraction,
             probe_fraction=probe_fraction,
+            validation_fraction=validation_fraction,
+            validation_heldout_fraction=validation_heldout_fraction,
             side=side,
             batch_size=batch_size,
             eval_batch_size=eval_batch_size,
@@ -973,6 +979,8 @@ class ReutersDataModule(_SingleTextSourceDataModule):
         target_fraction: see ``UnlearningDataModule``.
         test_fraction: see ``UnlearningDataModule``.
         probe_fraction: see ``UnlearningDataModule``.
+        validation_fraction: see ``UnlearningDataModule``.
+        validation_heldout_fraction: see ``UnlearningDataModule``.
         side: see ``UnlearningDataModule``.
         batch_size: see ``UnlearningDataModule``.
         eval_batch_size: see ``UnlearningDataModule``.
@@ -997,6 +1005,8 @@ class ReutersDataModule(_SingleTextSourceDataModule):
         target_fraction: float = 0.5,
         test_fraction: float = 0.3,
         probe_fraction: float = 0.01,
+        validation_fraction: float = 0.25,
+        validation_heldout_fraction: float = 0.5,
         side: Literal["target", "shadow"] = "target",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -1012,6 +1022,8 @@ class ReutersDataModule(_SingleTextSourceDataModule):
             target_fraction=target_fraction,
             test_fraction=test_fraction,
             probe_fraction=probe_fraction,
+            validation_fraction=validation_fraction,
+            validation_heldout_fraction=validation_heldout_fraction,
             side=side,
             batch_size=batch_size,
             eval_batch_size=eval_batch_size,
@@ -1036,6 +1048,8 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
         target_fraction: see ``UnlearningDataModule``.
         test_fraction: see ``UnlearningDataModule``.
         probe_fraction: see ``UnlearningDataModule``.
+        validation_fraction: see ``UnlearningDataModule``.
+        validation_heldout_fraction: see ``UnlearningDataModule``.
         side: see ``UnlearningDataModule``.
         batch_size: see ``UnlearningDataModule``.
         eval_batch_size: see ``UnlearningDataModule``.
@@ -1060,6 +1074,8 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
         target_fraction: float = 0.5,
         test_fraction: float = 0.3,
         probe_fraction: float = 0.01,
+        validation_fraction: float = 0.25,
+        validation_heldout_fraction: float = 0.5,
         side: Literal["target", "shadow"] = "target",
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -1075,6 +1091,8 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
             target_fraction=target_fraction,
             test_fraction=test_fraction,
             probe_fraction=probe_fraction,
+            validation_fraction=validation_fraction,
+            validation_heldout_fraction=validation_heldout_fraction,
             side=side,
             batch_size=batch_size,
             eval_batch_size=eval_batch_size,

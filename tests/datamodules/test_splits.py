@@ -51,6 +51,50 @@ def test_splits_are_disjoint_and_consistent(scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_validation_pair_is_apart_from_every_reported_and_training_split(scenario: str) -> None:
+    splits = build(scenario)
+    validation, validation_heldout = ids(splits, "validation"), ids(splits, "validation_heldout")
+    assert validation and validation_heldout
+    assert not validation & validation_heldout
+    for name in ("target_train", "test", "heldout", "reference", "shadow_train", "shadow_test"):
+        assert not validation & ids(splits, name), f"validation overlaps {name}"
+        assert not validation_heldout & ids(splits, name), f"validation_heldout overlaps {name}"
+    # In-distribution non-members for accuracy; forget-like non-members, labelled like the forget set.
+    true_class = np.concatenate([LABELS, OOD_LABELS])
+    np.testing.assert_array_equal(splits["validation"].labels, true_class[splits["validation"].indices])
+    if scenario == "poison":
+        assert set(splits["validation_heldout"].labels.tolist()) == {3}
+        assert set(true_class[splits["validation_heldout"].indices].tolist()) == {5}
+    if scenario in ("ood_label_split",):
+        assert (true_class[splits["validation_heldout"].indices] >= 6).all()
+        assert (splits["validation_heldout"].labels < 6).all()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_validation_pair_leaves_the_forget_set_and_the_shadow_side_as_they_were(scenario: str) -> None:
+    small = build_splits(LABELS, NUM_CLASSES, validation_fraction=0.1, **SCENARIOS[scenario])  # type: ignore[arg-type]
+    large = build_splits(
+        LABELS, NUM_CLASSES, validation_fraction=0.4, validation_heldout_fraction=0.3, **SCENARIOS[scenario]
+    )  # type: ignore[arg-type]
+    for name in ("forget", "retain", "target_train", "shadow_train", "shadow_test"):
+        np.testing.assert_array_equal(small[name].indices, large[name].indices)
+    assert len(large["validation"]) > len(small["validation"])
+    assert len(large["test"]) < len(small["test"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("validation_fraction", 0.0, r"`validation_fraction` to be in \(0, 1\)"),
+        ("validation_heldout_fraction", 1.0, r"`validation_heldout_fraction` to be in \(0, 1\)"),
+    ],
+)
+def test_validation_settings_are_checked(setting: str, value: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_splits(LABELS, NUM_CLASSES, kind="ood_label_split", split_class=6, **{setting: value})
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_splits_use_every_sample(scenario: str) -> None:
     splits = build(scenario)
     used = set().union(*(ids(splits, name) for name in SPLIT_NAMES))
