@@ -11,7 +11,9 @@ from lightning.pytorch.callbacks import Callback
 
 __all__ = ["MembershipInferenceCallback"]
 
-_DEFAULT_SPLITS = ("test", "forget", "heldout")
+_DEFAULT_SPLITS = ("validation", "forget", "validation_heldout")
+#: The MIA's members and non-members. ``heldout`` is the final report's negatives, never read here.
+_MEMBERS, _NONMEMBERS = "forget", "validation_heldout"
 
 
 class MembershipInferenceCallback(Callback):
@@ -21,12 +23,13 @@ class MembershipInferenceCallback(Callback):
     A validation step that returns ``{"logits": ...}`` is used as is; otherwise the callback
     runs the module's forward on the batch it was given. Which validation dataloader holds
     which split comes from ``splits`` (by default the module's ``validation_splits``
-    attribute, else ``("test", "forget", "heldout")``); batches must carry global indices
+    attribute, else ``("validation", "forget", "validation_heldout")``); batches must carry global indices
     (:class:`~lightning_unlearn.datamodules.IndexedBatch`).
 
-    * ``<prefix>/mia``, ``<prefix>/mia_auc``: the MIA score (FNN paper; NeurIPS 2023 kit), forget
-      (members) vs ``heldout`` (non-members), with
-      :class:`~lightning_unlearn.metrics.MIAScore`.
+    * ``<prefix>/mia``, ``<prefix>/mia_auc``, ``<prefix>/mia_loss_auc``: the MIA score (FNN paper;
+      NeurIPS 2023 kit), forget (members) vs ``validation_heldout`` (non-members like the forget
+      set, never the report's ``heldout``), with :class:`~lightning_unlearn.metrics.MIAScore`;
+      the loss AUC gives the direction (below 0.5: forget losses above the unseen ones').
     * ``<prefix>/fr``: FR (Forsaken Eq. 2) with a fitted membership ``oracle``:
       :class:`~lightning_unlearn.metrics.ForgettingRate` over the forget set, against the
       oracle's decisions on the model as it was when fitting started (the original; this
@@ -39,13 +42,14 @@ class MembershipInferenceCallback(Callback):
 
     Args:
         oracle: a fitted :class:`~lightning_unlearn.metrics.ShadowModelOracle`; ``None`` logs no FR.
-        splits: validation dataloader index → split name (``"forget"`` and ``"heldout"`` needed).
+        splits: validation dataloader index → split name (``"forget"`` and ``"validation_heldout"``
+            needed).
         prefix: the logged names' prefix.
         mia_folds: cross-validation folds of the MIA score.
         seed: seeds the MIA score.
 
     Raises:
-        ValueError: ``splits`` without ``forget`` or ``heldout``, or an empty prefix.
+        ValueError: ``splits`` without ``forget`` or ``validation_heldout``, or an empty prefix.
         TypeError: an ``oracle`` that is not a fitted ShadowModelOracle.
         RuntimeError: at run time, a batch without global indices.
 
@@ -90,10 +94,10 @@ class MembershipInferenceCallback(Callback):
 
     @staticmethod
     def _check_splits(splits: Sequence[str]) -> None:
-        missing = [name for name in ("forget", "heldout") if name not in splits]
+        missing = [name for name in (_MEMBERS, _NONMEMBERS) if name not in splits]
         if missing:
             raise ValueError(
-                f"Expected `splits` to name the validation dataloaders of 'forget' and 'heldout', but got"
+                f"Expected `splits` to name the validation dataloaders of {_MEMBERS!r} and {_NONMEMBERS!r}, but got"
                 f" {list(splits)} (missing {missing})."
             )
 
@@ -145,7 +149,7 @@ class MembershipInferenceCallback(Callback):
     ) -> None:
         names = self._split_names(pl_module)
         split = names[dataloader_idx] if dataloader_idx < len(names) else None
-        if split not in ("forget", "heldout"):
+        if split not in (_MEMBERS, _NONMEMBERS):
             return
         if not isinstance(batch, Sequence) or len(batch) < 3:
             raise RuntimeError(
@@ -153,8 +157,8 @@ class MembershipInferenceCallback(Callback):
                 f" but got {type(batch).__name__}."
             )
         logits, targets, indices = self._logits(pl_module, outputs, batch), batch[1], batch[2]
-        self.mia.update(logits, targets, indices, is_member=split == "forget")
-        if split == "forget" and self.oracle is not None:
+        self.mia.update(logits, targets, indices, is_member=split == _MEMBERS)
+        if split == _MEMBERS and self.oracle is not None:
             decisions = self.oracle.predict_membership_from_logits(logits.float().cpu(), targets.cpu())
             before = torch.tensor([self._before[int(i)] for i in indices.tolist()], dtype=torch.bool)
             self.forgetting_rate.update(before.to(indices.device), decisions.to(indices.device), indices)
@@ -174,3 +178,5 @@ class MembershipInferenceCallback(Callback):
         pl_module.log(f"{self.prefix}/mia", score, prog_bar=True, sync_dist=True)
         if result is not None:
             pl_module.log(f"{self.prefix}/mia_auc", float(result.auc), sync_dist=True)
+            pl_module.log(f"{self.prefix}/mia_loss_auc", float(result.loss_auc), sync_dist=True)
+            pl_module.log(f"{self.prefix}/mia_group_size", float(result.group_size), sync_dist=True)

@@ -1,13 +1,21 @@
 """Stop unlearning at the first epoch that a membership attacker can no longer exploit.
 
-The acceptance criterion (DESIGN §2, FNNModule) holds at an epoch when
+Every figure it reads comes from the validation pair (``validation`` for accuracy, forget vs
+``validation_heldout`` for the attack), never from ``test`` or ``heldout``, which the final
+report scores. The acceptance criterion holds at an epoch when
 
-* the monitored accuracy is at least ``accuracy_floor``, and
-* ``|MIA − target| ≤ tolerance``, where ``target`` is 0.5 (an attacker at chance) or the
-  retrained model's MIA score, and
-* the MIA score is not below ``0.5 − tolerance``: an attack that does *worse* than chance
-  means the forget set now stands out by being forgotten too hard (over-unlearning), which
-  leaks membership as much as remembering it. ``allow_over_unlearning=True`` lifts this.
+* the monitored accuracy is at least ``accuracy_floor``;
+* ``|MIA − reference| ≤ tolerance``, where ``reference`` is the retrained model's MIA score on
+  the validation pair when the user gives one, else 0.5. A score *below* the reference is
+  accepted like one above it: the attack is a fitted, cross-validated classifier that learns
+  either direction, so a low score is noise of the cross-validation, never over-unlearning;
+* the attack's direction does not show over-forgetting: the loss AUC (``direction_monitor``,
+  nothing fitted; above 0.5 forget losses are below the unseen ones') is not clearly below
+  0.5, i.e. not below ``0.5 − 1.96·sqrt((2g + 1)/(12g²))`` for g samples per balanced group
+  (``group_size_monitor``). Forget samples whose losses are clearly *above* those of unseen
+  samples look less like members than data never seen, which leaks membership too.
+
+See docs/evaluation.md ("Verdicts") for the same evidence as the final report reads it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import copy
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -24,7 +32,10 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-__all__ = ["MIAEarlyStopping"]
+if TYPE_CHECKING:  # the metrics package imports the training helpers, which import the modules
+    from lightning_unlearn.metrics.functional import MIAScoreResult
+
+__all__ = ["MIAEarlyStopping", "loss_auc_half_width"]
 
 _SLACK = 1e-9
 
@@ -37,10 +48,23 @@ def _check_unit(name: str, value: object) -> float:
     return float(value)
 
 
-class MIAEarlyStopping(Callback):
-    """Stop at the first epoch where accuracy holds and the MIA score is at its target.
+def loss_auc_half_width(group_size: float) -> float:
+    """95 % half-width of a loss AUC under chance for two groups of ``group_size``: ``1.96·sqrt((2g+1)/(12g²))``.
 
-    After every validation run it reads ``mia_monitor`` and ``accuracy_monitor`` from
+    Example:
+        >>> round(loss_auc_half_width(100), 3)
+        0.08
+    """
+    if not group_size >= 1:
+        return float("inf")
+    return 1.96 * math.sqrt((2 * group_size + 1) / (12 * group_size * group_size))
+
+
+class MIAEarlyStopping(Callback):
+    """Stop at the first epoch where accuracy holds and the MIA score is at its reference.
+
+    After every validation run it reads ``mia_monitor``, ``accuracy_monitor`` and, unless
+    ``direction_monitor`` is ``None``, ``direction_monitor`` and ``group_size_monitor`` from
     ``trainer.callback_metrics``. At the first epoch meeting the criterion (see the module
     docstring) it keeps the module's state — in memory as :attr:`best_state` and, with
     ``checkpoint_path``, as a full Lightning checkpoint — and stops training. Under DDP the
@@ -50,25 +74,35 @@ class MIAEarlyStopping(Callback):
     Args:
         mia_monitor: the logged MIA score (``mia/score`` for :class:`~lightning_unlearn.modules.fnn.FNNModule`).
         accuracy_monitor: the logged accuracy that must not fall below the floor.
-        accuracy_floor: the lowest acceptable accuracy, in [0, 1] (e.g. the original's − 0.02).
-        target: the MIA score to reach: 0.5, or the retrained model's score; in [0, 1].
-        tolerance: the largest acceptable ``|MIA − target|``, in (0, 0.5].
-        allow_over_unlearning: accept an MIA score below ``0.5 − tolerance``.
+        accuracy_floor: the lowest acceptable accuracy, in [0, 1] (e.g. the original's − 0.02 on
+            the ``validation`` split).
+        reference: the MIA score to reach: the retrained model's score on the validation pair,
+            or 0.5 when there is none; in [0, 1].
+        tolerance: the largest acceptable ``|MIA − reference|``, in (0, 0.5].
+        direction_monitor: the logged loss AUC (``mia/loss_auc``) that shows the attack's
+            direction; ``None`` skips the over-forgetting check.
+        group_size_monitor: the logged samples per balanced MIA group (``mia/group_size``), which
+            sets the noise band of the loss AUC.
         checkpoint_path: where to save the accepted epoch's checkpoint (optional).
         stop: stop training at the accepted epoch (``False`` only records it).
 
     Raises:
         TypeError: a setting of the wrong type.
-        ValueError: an empty monitor name, a floor or target outside [0, 1], or a tolerance
+        ValueError: an empty monitor name, a floor or reference outside [0, 1], or a tolerance
             outside (0, 0.5].
         RuntimeError: at run time, a monitored metric that was not logged (the message lists
             those that were).
 
     Example:
-        >>> stopper = MIAEarlyStopping(accuracy_floor=0.9, target=0.5, tolerance=0.03)
-        >>> trainer = L.Trainer(callbacks=[stopper])  # doctest: +SKIP
-        >>> trainer.fit(fnn)  # doctest: +SKIP
-        >>> stopper.accepted_epoch, stopper.best_state is not None  # doctest: +SKIP
+        >>> stopper = MIAEarlyStopping(accuracy_floor=0.9, reference=0.5, tolerance=0.03)
+        >>> stopper.accepts(accuracy=0.95, mia=0.45)  # below the reference: noise, accepted
+        False
+        >>> stopper.accepts(accuracy=0.95, mia=0.48)
+        True
+
+        In a run, with a module that logs the monitored figures (e.g. ``FNNModule``):
+        ``L.Trainer(callbacks=[stopper]).fit(fnn)``, then ``stopper.accepted_epoch`` and
+        ``stopper.best_state``.
     """
 
     def __init__(
@@ -76,20 +110,24 @@ class MIAEarlyStopping(Callback):
         mia_monitor: str = "mia/score",
         accuracy_monitor: str = "val/acc",
         accuracy_floor: float = 0.0,
-        target: float = 0.5,
+        reference: float = 0.5,
         tolerance: float = 0.03,
-        allow_over_unlearning: bool = False,
+        direction_monitor: str | None = "mia/loss_auc",
+        group_size_monitor: str = "mia/group_size",
         checkpoint_path: str | os.PathLike[str] | None = None,
         stop: bool = True,
     ) -> None:
         super().__init__()
-        for name, monitor in (("mia_monitor", mia_monitor), ("accuracy_monitor", accuracy_monitor)):
+        monitors = [("mia_monitor", mia_monitor), ("accuracy_monitor", accuracy_monitor)]
+        if direction_monitor is not None:
+            monitors += [("direction_monitor", direction_monitor), ("group_size_monitor", group_size_monitor)]
+        for name, monitor in monitors:
             if not isinstance(monitor, str):
                 raise TypeError(f"Expected `{name}` to be a metric name, but got {type(monitor).__name__}.")
             if not monitor:
                 raise ValueError(f"Expected `{name}` to be a metric name, but got an empty string.")
         self.accuracy_floor = _check_unit("accuracy_floor", accuracy_floor)
-        self.target = _check_unit("target", target)
+        self.reference = _check_unit("reference", reference)
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
             raise TypeError(f"Expected `tolerance` to be a number, but got {type(tolerance).__name__}.")
         if not 0.0 < tolerance <= 0.5:
@@ -98,16 +136,11 @@ class MIAEarlyStopping(Callback):
             raise TypeError(f"Expected `checkpoint_path` to be a path, but got {type(checkpoint_path).__name__}.")
         self.mia_monitor = mia_monitor
         self.accuracy_monitor = accuracy_monitor
+        self.direction_monitor = direction_monitor
+        self.group_size_monitor = group_size_monitor
         self.tolerance = float(tolerance)
-        self.allow_over_unlearning = bool(allow_over_unlearning)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.stop = bool(stop)
-        if not self.allow_over_unlearning and self.target + self.tolerance < 0.5 - self.tolerance:
-            raise ValueError(
-                f"Expected `target` ± `tolerance` to reach 0.5 − `tolerance` = {0.5 - self.tolerance:.3f} (below it the"
-                f" attack is over-unlearned and refused), but got target={self.target}; pass"
-                " `allow_over_unlearning=True` to accept such points."
-            )
         self.accepted_epoch: int | None = None
         self.accepted_metrics: dict[str, float] | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -116,24 +149,53 @@ class MIAEarlyStopping(Callback):
     @property
     def state_key(self) -> str:
         return self._generate_state_key(
-            mia_monitor=self.mia_monitor, accuracy_monitor=self.accuracy_monitor, target=self.target
+            mia_monitor=self.mia_monitor, accuracy_monitor=self.accuracy_monitor, reference=self.reference
         )
 
-    def accepts(self, accuracy: float, mia: float) -> bool:
-        """Whether one epoch's accuracy and MIA score meet the criterion.
+    def refusal(
+        self, accuracy: float, mia: float, loss_auc: float | None = None, group_size: float | None = None
+    ) -> str | None:
+        """Why one epoch's figures are refused, or ``None`` when they are accepted.
+
+        Args:
+            accuracy: the monitored accuracy.
+            mia: the MIA score on the validation pair.
+            loss_auc: the loss AUC on the same groups (the direction); ``None`` skips that check.
+            group_size: samples per balanced group, for the loss AUC's noise band.
+        """
+        if not (math.isfinite(accuracy) and math.isfinite(mia)):
+            return "a figure is not finite"
+        if accuracy < self.accuracy_floor:
+            return f"accuracy {accuracy:.4f} is below the floor {self.accuracy_floor:.4f}"
+        # Bounds are inclusive; the slack absorbs float rounding (0.53 − 0.5 is 0.030000000000000027).
+        if abs(mia - self.reference) > self.tolerance + _SLACK:
+            return f"MIA {mia:.4f} is more than {self.tolerance} from the reference {self.reference:.4f}"
+        if loss_auc is not None:
+            if not math.isfinite(loss_auc):
+                return "the loss AUC is not finite"
+            band = loss_auc_half_width(group_size if group_size is not None else 0.0)
+            if loss_auc < 0.5 - band - _SLACK:
+                return (
+                    f"over-forgotten: loss AUC {loss_auc:.4f} is below 0.5 − {band:.4f} (forget losses above the"
+                    " unseen samples')"
+                )
+        return None
+
+    def accepts(
+        self, accuracy: float, mia: float, loss_auc: float | None = None, group_size: float | None = None
+    ) -> bool:
+        """Whether one epoch's figures meet the criterion (:meth:`refusal` is ``None``).
 
         Example:
             >>> MIAEarlyStopping(accuracy_floor=0.9, tolerance=0.03).accepts(accuracy=0.95, mia=0.52)
             True
         """
-        if not (math.isfinite(accuracy) and math.isfinite(mia)):
-            return False
-        if accuracy < self.accuracy_floor:
-            return False
-        # Bounds are inclusive; the slack absorbs float rounding (0.53 − 0.5 is 0.030000000000000027).
-        if abs(mia - self.target) > self.tolerance + _SLACK:
-            return False
-        return self.allow_over_unlearning or mia >= 0.5 - self.tolerance - _SLACK
+        return self.refusal(accuracy, mia, loss_auc, group_size) is None
+
+    def accepts_result(self, accuracy: float, result: MIAScoreResult) -> bool:
+        """:meth:`accepts` on a whole :class:`~lightning_unlearn.metrics.functional.MIAScoreResult`."""
+        loss_auc = result.loss_auc if self.direction_monitor is not None else None
+        return self.accepts(accuracy, result.score, loss_auc, float(result.group_size))
 
     def _read(self, trainer: L.Trainer, name: str) -> float:
         metrics = trainer.callback_metrics
@@ -153,11 +215,16 @@ class MIAEarlyStopping(Callback):
             return
         accuracy = self._read(trainer, self.accuracy_monitor)
         mia = self._read(trainer, self.mia_monitor)
-        local = self.accepts(accuracy, mia)
+        loss_auc = group_size = None
+        if self.direction_monitor is not None:
+            loss_auc = self._read(trainer, self.direction_monitor)
+            group_size = self._read(trainer, self.group_size_monitor)
+        local = self.accepts(accuracy, mia, loss_auc, group_size)
         accepted = trainer.strategy.reduce_boolean_decision(local, all=True)
-        self.history.append(
-            {"epoch": float(trainer.current_epoch), "accuracy": accuracy, "mia": mia, "accepted": float(accepted)}
-        )
+        record = {"epoch": float(trainer.current_epoch), "accuracy": accuracy, "mia": mia, "accepted": float(accepted)}
+        if loss_auc is not None:
+            record["loss_auc"] = loss_auc
+        self.history.append(record)
         if not accepted:
             return
         self.accepted_epoch = trainer.current_epoch
@@ -167,7 +234,7 @@ class MIAEarlyStopping(Callback):
             trainer.save_checkpoint(self.checkpoint_path)
         rank_zero_info(
             f"MIAEarlyStopping: epoch {trainer.current_epoch} accepted ({self.accuracy_monitor}={accuracy:.4f},"
-            f" {self.mia_monitor}={mia:.4f}, target {self.target:.3f} ± {self.tolerance:.3f})."
+            f" {self.mia_monitor}={mia:.4f}, reference {self.reference:.3f} ± {self.tolerance:.3f})."
         )
         if self.stop:
             trainer.should_stop = True
@@ -176,7 +243,8 @@ class MIAEarlyStopping(Callback):
         if self.accepted_epoch is None and not getattr(trainer, "fast_dev_run", False):
             rank_zero_warn(
                 f"MIAEarlyStopping: no epoch met the criterion ({self.accuracy_monitor} ≥ {self.accuracy_floor},"
-                f" |{self.mia_monitor} − {self.target}| ≤ {self.tolerance}); no state was kept."
+                f" |{self.mia_monitor} − {self.reference}| ≤ {self.tolerance}, no over-forgetting by the loss AUC);"
+                " no state was kept."
             )
 
     def load_best_state(self, pl_module: L.LightningModule) -> None:

@@ -104,8 +104,8 @@ class UnlearningDataModule(L.LightningDataModule):
     validation pair ``validation`` (ID non-members) and ``validation_heldout`` (non-members
     like the forget set) that every decision made while unlearning reads instead of ``test``
     and ``heldout``, and ``shadow_train`` and ``shadow_test`` (the disjoint other half, with
-    its own OOD insertions, for the shadow model and the membership oracle). See :func:`~lightning_unlearn.datamodules.build_splits`
-    for how each kind of forget set is drawn.
+    its own OOD insertions, for the shadow model and the membership oracle). See
+    :func:`~lightning_unlearn.datamodules.build_splits` for how each kind of forget set is drawn.
 
     The splits depend on the data and the settings alone, so every DDP rank builds the same
     ones. A manifest (JSON of every split's indices and labels) can be saved with

@@ -29,15 +29,25 @@ from lightning_unlearn.metrics.oracle import (
     chance_margin,
     membership_quality,
 )
-from lightning_unlearn.metrics.report import ModelEvaluation, UnlearningReport, over_unlearning_reasons
+from lightning_unlearn.metrics.report import ModelEvaluation, UnlearningReport
+from lightning_unlearn.metrics.verdict import (
+    VERDICT_RULE,
+    VERDICTS,
+    MembershipVerdict,
+    comparison_band,
+    membership_verdict,
+)
 
 __all__ = [
+    "VERDICTS",
+    "VERDICT_RULE",
     "CatastrophicForgettingRate",
     "ForgettingRate",
     "ForgettingRateResult",
     "MIAScore",
     "MIAScoreResult",
     "MembershipQuality",
+    "MembershipVerdict",
     "ModelEvaluation",
     "OracleNearChanceWarning",
     "OracleQualityReport",
@@ -48,12 +58,13 @@ __all__ = [
     "catastrophic_forgetting_rate",
     "catastrophic_forgetting_rate_from_membership",
     "chance_margin",
+    "comparison_band",
     "forgetting_rate",
     "forgetting_rate_from_membership",
     "membership_counts",
     "membership_features",
     "membership_quality",
+    "membership_verdict",
     "mia_score",
     "mia_score_from_logits",
-    "over_unlearning_reasons",
 ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -30,21 +31,13 @@ from lightning_unlearn.metrics.oracle import (
     near_chance_message,
     warn_near_chance,
 )
+from lightning_unlearn.metrics.verdict import VERDICT_RULE, MembershipVerdict, membership_verdict
 
-__all__ = ["ModelEvaluation", "UnlearningReport", "over_unlearning_reasons"]
+__all__ = ["COLUMN_DEFINITIONS", "ModelEvaluation", "UnlearningReport"]
 
 Role = Literal["original", "unlearned", "retrained"]
 RESERVED_NAMES = ("original", "retrained")
 _SPLITS = ("retain", "forget", "test", "heldout")
-
-OVER_UNLEARNING_RULE = (
-    "Over-unlearning is flagged for an unlearned model when (a) its FR exceeds the retrained model's FR by more"
-    " than h_FR = 1.96·sqrt(0.25/BT) ≈ 1/sqrt(BT), BT the forget samples the oracle calls members of the original;"
-    " or (b) forget samples look less like members than unseen ones: the loss AUC (lower loss = member, nothing"
-    " fitted) is below 0.5 − 1.96·sqrt((2g+1)/(12g²)), or the MIA score is below min(0.5, the retrained model's"
-    " MIA score) − 1.96·sqrt(0.25/(2g)) ≈ 1/sqrt(2g), g the samples per balanced MIA group."
-)
-
 
 @dataclass(frozen=True)
 class ModelEvaluation:
@@ -66,7 +59,10 @@ class ModelEvaluation:
         mia: the MIA score, forget (members) vs ``heldout`` (non-members).
         seconds: time of the unlearning (or training) step, when given.
         speedup: the retrained model's time divided by this model's, when both are given.
-        over_unlearning: why this model is flagged for over-unlearning; empty when it is not.
+        verdict: how this model compares with the retrained model (``None`` for the retrained
+            model itself, the reference); see :mod:`lightning_unlearn.metrics.verdict`.
+        seconds_min: the fastest of the timed repeats, when several were timed.
+        seconds_max: the slowest of them.
     """
 
     name: str
@@ -84,51 +80,24 @@ class ModelEvaluation:
     mia: MIAScoreResult
     seconds: float | None = None
     speedup: float | None = None
-    over_unlearning: tuple[str, ...] = ()
+    verdict: MembershipVerdict | None = None
+    seconds_min: float | None = None
+    seconds_max: float | None = None
+
+    @property
+    def verdict_label(self) -> str:
+        """The verdict's label; ``"reference"`` for the retrained model."""
+        return "reference" if self.verdict is None else self.verdict.label
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (NaN becomes ``None``)."""
         values: dict[str, Any] = {
-            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("mia", "over_unlearning")
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("mia", "verdict")
         }
         values["mia"] = self.mia.to_dict()
-        values["over_unlearning"] = list(self.over_unlearning)
+        values["verdict"] = self.verdict_label
+        values["verdict_evidence"] = None if self.verdict is None else self.verdict.to_dict()
         return _json_ready(values)
-
-
-def over_unlearning_reasons(
-    candidate: ModelEvaluation, retrained: ModelEvaluation, fr_half_width: float
-) -> tuple[str, ...]:
-    """Why ``candidate`` forgot more than retraining would: empty when it did not.
-
-    (a) FR above the retrained model's FR by more than ``fr_half_width``; (b) forget samples
-    looking less like members than unseen ones: the loss AUC below ``0.5 − loss_auc_half_width``,
-    or the MIA score below ``min(0.5, retrained MIA score) − half_width``. A cross-validated attack
-    that finds no signal scores *below* 0.5 (the training and test folds of one sample are
-    anti-correlated), so the retrained model's score, when lower, is the reference for (b).
-    Every comparison with a NaN is False.
-
-    Args:
-        candidate: the unlearned model's evaluation.
-        retrained: the retrained model's evaluation.
-        fr_half_width: the FR noise band, ``binomial_half_width(BT)``.
-    """
-    reasons = []
-    if candidate.forgetting_rate - retrained.forgetting_rate > fr_half_width:
-        reasons.append(
-            f"FR {candidate.forgetting_rate:.3f} exceeds the retrained model's {retrained.forgetting_rate:.3f}"
-            f" by more than {fr_half_width:.3f}"
-        )
-    mia = candidate.mia
-    if mia.loss_auc < 0.5 - mia.loss_auc_half_width:
-        reasons.append(
-            f"loss AUC {mia.loss_auc:.3f} is below 0.5 − {mia.loss_auc_half_width:.3f}: forget samples look less"
-            " like members than unseen ones"
-        )
-    reference = min(0.5, retrained.mia.score)
-    if mia.score < reference - mia.half_width:
-        reasons.append(f"MIA score {mia.score:.3f} is below {reference:.3f} − {mia.half_width:.3f}")
-    return tuple(reasons)
 
 
 def _json_ready(value: Any) -> Any:
@@ -147,6 +116,31 @@ def _format(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+#: What each column measures, which direction is good, and its reference.
+COLUMN_DEFINITIONS: dict[str, str] = {
+    "model": "original (before unlearning), each method, and retrained (on retain alone: every column's reference)",
+    "acc retain": "accuracy on retain; higher is better, the retrained model's is the reference",
+    "acc forget": "accuracy on the forget set with the labels it carries; the retrained model's is the target"
+    " (lower than the original's, not necessarily 0)",
+    "acc test": "accuracy on test (unseen in-distribution samples); higher is better",
+    "Δ acc test": "the original's test accuracy minus this model's: positive = accuracy lost",
+    "FR": "forgetting rate (Forsaken Eq. 2): share of the forget samples the oracle called members of the original"
+    " that it calls non-members now; the retrained model's FR is the target, not 1",
+    "CFR": "catastrophic forgetting rate (Forsaken Eq. 10) on retain: share of retained samples called members"
+    " before and non-members now; near 0 is good, negative means more were called members than before",
+    "MIA": "population membership attack (logistic regression on loss and confidence, 5-fold), forget vs heldout,"
+    " mean ± std over folds; 0.5 = indistinguishable; the retrained model's score is the target",
+    "MIA AUC": "the same attack's ROC AUC; 0.5 = chance",
+    "TPR@1%FPR": "the attack's true-positive rate at 1 % false positives; about 0.01 = chance",
+    "loss AUC": "AUC of the loss alone, nothing fitted (lower loss = member): above 0.5 forget samples still look"
+    " like members, below 0.5 they look less like members than unseen data (the direction of the evidence)",
+    "time s": "seconds to produce the model (median of the timed repeats; see the timing policy)",
+    "speed-up": "retraining's time divided by this model's, both measured in this run",
+    "verdict": "under-forgotten / matches retraining / over-forgotten / oracle and attack disagree, against the"
+    " retrained model and the noise of the group sizes (the lines below the table say why)",
+}
+
+
 @dataclass(frozen=True)
 class UnlearningReport:
     """The original, each unlearned and the retrained model compared on the same splits.
@@ -157,22 +151,12 @@ class UnlearningReport:
     TPR at 1 % FPR, forget vs ``heldout``; the time and the speed-up over retraining when
     given. Beside them: the oracle's own quality on the original target.
 
-    Over-unlearning is flagged, not celebrated. The rule (:func:`over_unlearning_reasons`),
-    judged against the sampling noise of the forget set's size, for an unlearned model:
-
-    (a) its FR exceeds the retrained model's FR by more than ``h_FR = 1.96·sqrt(0.25/BT) ≈
-        1/sqrt(BT)`` (BT the forget samples the oracle calls members of the original); or
-    (b) forget samples look *less* like members than truly unseen ones, itself a tell: the loss
-        AUC (lower loss = member, nothing fitted; see
-        :class:`~lightning_unlearn.metrics.functional.MIAScoreResult`) is below
-        ``0.5 − 1.96·sqrt((2g + 1)/(12g²))``, or the MIA score is below
-        ``min(0.5, retrained MIA score) − 1.96·sqrt(0.25/(2g)) ≈ … − 1/sqrt(2g)``, g the samples
-        per balanced MIA group. The retrained score enters because a cross-validated attack
-        with no signal to find scores below 0.5 (measured on digits: 0.43 for the retrained
-        model), and a method that matches retraining must not be flagged for it.
-
-    The original and the retrained model are never flagged; a retrained model whose MIA score
-    is itself below ``0.5 − h`` gets a note.
+    Every model but the retrained one gets a verdict (:func:`~lightning_unlearn.metrics.verdict.membership_verdict`):
+    ``under-forgotten``, ``matches retraining``, ``over-forgotten``, or ``oracle and attack
+    disagree`` — judged against the retrained model and the sampling noise of the group sizes,
+    with the attack's direction (the loss AUC) as part of the evidence. A fitted attack learns
+    either direction, so an MIA score below 0.5 is noise, never over-forgetting; the rule is in
+    docs/evaluation.md ("Verdicts") and in :data:`~lightning_unlearn.metrics.verdict.VERDICT_RULE`.
 
     When the oracle is near chance on forget vs heldout (:attr:`fr_reliable` is ``False``), every
     FR in the report is meaningless: :meth:`evaluate` warns
@@ -183,8 +167,8 @@ class UnlearningReport:
         oracle_quality: the oracle's quality on the original target.
         forget_size: forget samples.
         heldout_size: ``heldout`` samples.
-        fr_half_width: ``h_FR`` of the over-unlearning rule (NaN when BT = 0).
-        mia_half_width: ``h_MIA`` of the over-unlearning rule.
+        fr_half_width: 95 % half-width of one FR under chance, ``1.96·sqrt(0.25/BT)`` (NaN when BT = 0).
+        mia_half_width: 95 % half-width of one MIA score under chance, ``1.4·1.96·sqrt(0.25/(2g))``.
         notes: anything a reader must know before trusting the numbers.
 
     Example:
@@ -230,7 +214,7 @@ class UnlearningReport:
         original: nn.Module,
         retrained: nn.Module,
         unlearned: Mapping[str, nn.Module] | None = None,
-        times: Mapping[str, float] | None = None,
+        times: Mapping[str, float | Sequence[float]] | None = None,
         mia_seed: int = 0,
         mia_splits: int = 5,
     ) -> UnlearningReport:
@@ -242,7 +226,8 @@ class UnlearningReport:
             original: the target before unlearning.
             retrained: the model retrained on ``retain`` with the target's recipe.
             unlearned: method name → unlearned model.
-            times: model name → seconds of its unlearning (or training) step; ``"retrained"``
+            times: model name → seconds of its unlearning (or training) step, or the seconds of
+                each timed repeat (the median is reported, with min and max); ``"retrained"``
                 gives the denominator of every speed-up.
             mia_seed: seed of every MIA score.
             mia_splits: cross-validation folds of every MIA score.
@@ -273,17 +258,24 @@ class UnlearningReport:
         for name, (_, model) in models.items():
             if not isinstance(model, nn.Module):
                 raise TypeError(f"Expected model {name!r} to be an nn.Module, but got {type(model).__name__}.")
-        for name, seconds in times.items():
+        repeats: dict[str, list[float]] = {}
+        for name, given in times.items():
             if name not in models:
                 raise ValueError(f"Expected `times` keys from {list(models)}, but got {name!r}.")
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                raise TypeError(
-                    f"Expected `times[{name!r}]` to be a number of seconds, but got {type(seconds).__name__}."
-                )
-            if not seconds >= 0:
-                raise ValueError(
-                    f"Expected `times[{name!r}]` to be a non-negative number of seconds, but got {seconds}."
-                )
+            values = list(given) if isinstance(given, Sequence) else [given]
+            if not values:
+                raise ValueError(f"Expected `times[{name!r}]` to hold at least one time, but it is empty.")
+            for seconds in values:
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                    raise TypeError(
+                        f"Expected `times[{name!r}]` to be a number of seconds (or a list of them), but got"
+                        f" {type(seconds).__name__}."
+                    )
+                if not seconds >= 0:
+                    raise ValueError(
+                        f"Expected `times[{name!r}]` to be a non-negative number of seconds, but got {seconds}."
+                    )
+            repeats[name] = [float(v) for v in values]
 
         datamodule.setup("fit")
         predictions: dict[str, dict[str, Predictions]] = {
@@ -304,7 +296,8 @@ class UnlearningReport:
 
         forget_before = decisions("original", "forget")
         retain_before = decisions("original", "retain")
-        retrained_time = times.get("retrained")
+        medians = {name: statistics.median(values) for name, values in repeats.items()}
+        retrained_time = medians.get("retrained")
         evaluations: dict[str, ModelEvaluation] = {}
         for name, (role, _) in models.items():
             own = predictions[name]
@@ -318,7 +311,7 @@ class UnlearningReport:
                 n_splits=mia_splits,
                 seed=mia_seed,
             )
-            elapsed = times.get(name)
+            elapsed = medians.get(name)
             speedup = (
                 retrained_time / elapsed if elapsed is not None and retrained_time is not None and elapsed > 0 else None
             )
@@ -338,28 +331,34 @@ class UnlearningReport:
                 mia=mia,
                 seconds=elapsed,
                 speedup=speedup,
+                seconds_min=min(repeats[name]) if name in repeats else None,
+                seconds_max=max(repeats[name]) if name in repeats else None,
             )
 
         bt = evaluations["original"].bt
         fr_half_width = binomial_half_width(bt) if bt > 0 else float("nan")
         mia_half_width = evaluations["original"].mia.half_width
-        retrained_evaluation = evaluations["retrained"]
-        if retrained_evaluation.mia.score < 0.5 - retrained_evaluation.mia.half_width:
-            notes.append(
-                f"The retrained model's own MIA score ({retrained_evaluation.mia.score:.3f}) is below"
-                f" 0.5 − {retrained_evaluation.mia.half_width:.3f}: a cross-validated attack with no signal to find"
-                " scores below 0.5, so each method's MIA score is compared with the retrained model's."
+        reference = evaluations["retrained"]
+        judged = [
+            e
+            if e.role == "retrained"
+            else replace(
+                e,
+                verdict=membership_verdict(
+                    e.mia,
+                    reference.mia,
+                    forgetting_rate=e.forgetting_rate,
+                    retrained_forgetting_rate=reference.forgetting_rate,
+                    bt=bt,
+                    oracle_reliable=quality.reliable,
+                ),
             )
-        flagged = [
-            replace(e, over_unlearning=over_unlearning_reasons(e, retrained_evaluation, fr_half_width))
-            if e.role == "unlearned"
-            else e
             for e in evaluations.values()
         ]
         forget_size = len(original_predictions["forget"])
         heldout_size = len(original_predictions["heldout"])
         return cls(
-            models=tuple(flagged),
+            models=tuple(judged),
             oracle_quality=quality,
             forget_size=forget_size,
             heldout_size=heldout_size,
@@ -383,7 +382,7 @@ class UnlearningReport:
         "loss AUC",
         "time s",
         "speed-up",
-        "over-unlearning",
+        "verdict",
     )
 
     def _cells(self) -> list[list[str]]:
@@ -404,7 +403,7 @@ class UnlearningReport:
                     _format(m.mia.loss_auc),
                     _format(m.seconds, 2),
                     "—" if m.speedup is None else f"{m.speedup:.1f}×",
-                    "YES" if m.over_unlearning else "no",
+                    m.verdict_label,
                 ]
             )
         return rows
@@ -424,10 +423,8 @@ class UnlearningReport:
         lines.append("FR is " + ("reliable." if self.fr_reliable else "MEANINGLESS: the oracle is near chance."))
         return lines
 
-    def _flag_lines(self) -> list[str]:
-        return [
-            f"{m.name}: over-unlearning — {'; '.join(m.over_unlearning)}." for m in self.models if m.over_unlearning
-        ]
+    def _verdict_lines(self) -> list[str]:
+        return [f"{m.name}: {m.verdict.label} — {m.verdict.explanation}" for m in self.models if m.verdict is not None]
 
     def __str__(self) -> str:
         cells = [list(self._HEADER), *self._cells()]
@@ -441,20 +438,25 @@ class UnlearningReport:
                 for row in cells
             ),
             *self._oracle_lines(),
-            *self._flag_lines(),
+            *self._verdict_lines(),
             *self.notes,
         ]
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        """The comparison as a Markdown table, followed by the oracle's quality, flags and notes."""
+        """The comparison as a Markdown table, then the verdicts, the oracle's quality, the notes,
+        and what every column means."""
         lines = [
             "| " + " | ".join(self._HEADER) + " |",
             "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(self._HEADER))) + "|",
             *("| " + " | ".join(row) + " |" for row in self._cells()),
             "",
-            *(f"- {line}" for line in self._oracle_lines() + self._flag_lines() + list(self.notes)),
-            f"- {OVER_UNLEARNING_RULE}",
+            *(f"- {line}" for line in self._verdict_lines() + self._oracle_lines() + list(self.notes)),
+            "",
+            "### Columns",
+            "",
+            *(f"- **{name}**: {meaning}." for name, meaning in COLUMN_DEFINITIONS.items()),
+            f"- **Verdict rule**: {VERDICT_RULE}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -467,7 +469,8 @@ class UnlearningReport:
                 "fr_reliable": self.fr_reliable,
                 "fr_half_width": self.fr_half_width,
                 "mia_half_width": self.mia_half_width,
-                "over_unlearning_rule": OVER_UNLEARNING_RULE,
+                "verdict_rule": VERDICT_RULE,
+                "columns": dict(COLUMN_DEFINITIONS),
                 "oracle_quality": self.oracle_quality.to_dict(),
                 "models": [m.to_dict() for m in self.models],
                 "notes": list(self.notes),

@@ -4,9 +4,11 @@ Each baseline is a LightningModule with one interface: it takes the trained targ
 :class:`~lightning_unlearn.modules.ClassifierModule` or a plain ``nn.Module``, copied, never
 modified) and the :class:`~lightning_unlearn.datamodules.UnlearningDataModule` whose splits it
 uses; ``trainer.fit(baseline)`` runs the unlearning; :meth:`UnlearningBaseline.unlearned_model`
-returns a plain ``nn.Module`` of the target's architecture. Validation (``test``, ``forget``,
-``heldout``) logs the same figures as the other methods: ``val/acc``, ``val/forget_acc``,
-``mia/score`` and ``mia/auc``. :func:`run_baseline` runs one and times the unlearning step alone.
+returns a plain ``nn.Module`` of the target's architecture. Validation reads the validation
+pair and the forget set (``validation``, ``forget``, ``validation_heldout``; never ``test`` or
+``heldout``, which are the final report's) and logs the same figures as the other methods:
+``val/acc``, ``val/forget_acc``, ``mia/score``, ``mia/auc`` and ``mia/loss_auc``.
+:func:`run_baseline` runs one and times the unlearning step alone.
 
 * :class:`RetrainBaseline` — the gold standard: a freshly initialised copy of the architecture
   trained on ``retain`` with the target's :class:`~lightning_unlearn.training.TrainingRecipe`.
@@ -66,7 +68,9 @@ __all__ = [
     "run_baseline",
 ]
 
-_VALIDATION_SPLITS = ("test", "forget", "heldout")
+#: What validation reads, in dataloader order: accuracy, then the MIA's members and non-members.
+#: ``test`` and ``heldout`` are the final report's alone.
+VALIDATION_SPLITS = ("validation", "forget", "validation_heldout")
 
 
 def _network(target: nn.Module) -> nn.Module:
@@ -108,10 +112,12 @@ class UnlearningBaseline(L.LightningModule):
 
     ``train_dataloader`` comes from the module (``retain`` unless a baseline says otherwise), so
     fit it with ``trainer.fit(baseline)``, not with the datamodule (whose train loader yields
-    ``target_train``, forget set included). Validation runs ``test`` (``val/acc``), ``forget``
-    (``val/forget_acc``; members of the MIA score) and ``heldout`` (non-members), and logs
-    ``mia/score`` and ``mia/auc`` from :class:`~lightning_unlearn.metrics.MIAScore`; every
-    validation's figures are appended to :attr:`history`.
+    ``target_train``, forget set included). Validation runs ``validation`` (``val/acc``),
+    ``forget`` (``val/forget_acc``; members of the MIA score) and ``validation_heldout``
+    (non-members), and logs ``mia/score``, ``mia/auc`` and ``mia/loss_auc`` (the direction: below
+    0.5 when forget samples have higher losses than unseen ones) from
+    :class:`~lightning_unlearn.metrics.MIAScore`; every validation's figures are appended to
+    :attr:`history`. ``test`` and ``heldout`` are never read: they are the final report's.
 
     Args:
         target: the trained classifier (a network or a ``ClassifierModule``); it is copied.
@@ -202,7 +208,7 @@ class UnlearningBaseline(L.LightningModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         datamodule = self._datamodule()
-        return [datamodule.dataloader(split) for split in _VALIDATION_SPLITS]
+        return [datamodule.dataloader(split) for split in VALIDATION_SPLITS]
 
     # ------------------------------------------------------------------ steps
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -229,6 +235,10 @@ class UnlearningBaseline(L.LightningModule):
             self.log("val/forget_acc", self.forget_acc, add_dataloader_idx=False)
         self.mia.update(logits, targets, indices, is_member=dataloader_idx == 1)
 
+    #: Which split each validation dataloader holds (read by
+    #: :class:`~lightning_unlearn.callbacks.MembershipInferenceCallback`).
+    validation_splits = VALIDATION_SPLITS
+
     #: The prefix of the names :meth:`epoch_figures` are logged under.
     epoch_figures_prefix = "unlearning"
 
@@ -241,11 +251,16 @@ class UnlearningBaseline(L.LightningModule):
             self.mia.reset()
             return
         score = float(self.mia.compute())
-        auc = self.mia.result.auc if self.mia.result is not None else float("nan")
+        result = self.mia.result
+        auc = result.auc if result is not None else float("nan")
+        loss_auc = result.loss_auc if result is not None else float("nan")
         self.mia.reset()
         # Every rank holds the same values (the attack is fitted once and broadcast): syncing is a no-op.
         self.log("mia/score", score, prog_bar=True, sync_dist=True)
         self.log("mia/auc", auc, sync_dist=True)
+        self.log("mia/loss_auc", loss_auc, sync_dist=True)
+        if result is not None:
+            self.log("mia/group_size", float(result.group_size), sync_dist=True)
         figures = self.epoch_figures()
         for name, value in figures.items():
             self.log(f"{self.epoch_figures_prefix}/{name}", float(value), sync_dist=True)
@@ -257,6 +272,7 @@ class UnlearningBaseline(L.LightningModule):
                 "forget_acc": float(self.forget_acc.compute()),
                 "mia": score,
                 "mia_auc": float(auc),
+                "mia_loss_auc": float(loss_auc),
             }
         )
 

@@ -33,8 +33,9 @@ The schedule is ``turns × (learn_epochs, unlearn_epochs)`` (default 5 × (2, 4)
   (the other reading) the decay is temporary: resetting the clock for the next learn phase
   restores every neuron, and only the steps taken under decay change the weights.
 
-Per epoch, the module logs test accuracy (``val/acc``), the MIA score of the forget set
-against ``heldout`` (``mia/score``, DESIGN §4) and the schedule (``fnn/turn``, ``fnn/phase``,
+Per epoch, the module logs accuracy on the ``validation`` split (``val/acc``), the MIA score of
+the forget set against ``validation_heldout`` (``mia/score``, with its direction in
+``mia/loss_auc``; see docs/evaluation.md) and the schedule (``fnn/turn``, ``fnn/phase``,
 ``fnn/clock``); :class:`~lightning_unlearn.callbacks.MIAEarlyStopping` stops at the first
 acceptable epoch. The NeurIPS 2023 challenge baseline (fine-tuning on ``retain``,
 :class:`~lightning_unlearn.modules.baselines.FinetuneBaseline`) is evaluated the same way, so
@@ -85,7 +86,6 @@ Phase = Literal["learn", "unlearn"]
 Placement = Literal["1-L", "2-L"]
 UnlearnTraining = Literal["retain", "none"]
 
-# The validation dataloaders, in order: accuracy on test, then members and non-members of the MIA.
 
 
 def _check_positive(name: str, value: object) -> float:
@@ -596,7 +596,8 @@ class FNNModule(UnlearningBaseline):
     measure the target's mean activations on ``activation_split`` (the ``probe`` split, D0).
 
     Fit it without a datamodule argument (``trainer.fit(module)``): the module draws ``retain``
-    for training and ``test``/``forget``/``heldout`` for validation from its own ``datamodule``.
+    for training and ``validation``/``forget``/``validation_heldout`` for validation from its own
+    ``datamodule`` (``test`` and ``heldout`` are left to the final report).
     Training ends with the schedule (``max_epochs`` may stay at its default). The phase, turn and
     clock are logged (``fnn/phase`` is 0 for learn and 1 for unlearn) and stored in checkpoints,
     so ``trainer.fit(module, ckpt_path=...)`` continues in the right phase.
