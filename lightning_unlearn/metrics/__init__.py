@@ -29,7 +29,7 @@ from lightning_unlearn.metrics.oracle import (
     chance_margin,
     membership_quality,
 )
-from lightning_unlearn.metrics.report import ModelEvaluation, UnlearningReport
+from lightning_unlearn.metrics.report import COLUMN_DEFINITIONS, ModelEvaluation, UnlearningReport
 from lightning_unlearn.metrics.verdict import (
     VERDICT_RULE,
     VERDICTS,
@@ -39,6 +39,7 @@ from lightning_unlearn.metrics.verdict import (
 )
 
 __all__ = [
+    "COLUMN_DEFINITIONS",
     "VERDICTS",
     "VERDICT_RULE",
     "CatastrophicForgettingRate",

@@ -262,7 +262,7 @@ class UnlearningReport:
         for name, given in times.items():
             if name not in models:
                 raise ValueError(f"Expected `times` keys from {list(models)}, but got {name!r}.")
-            values = list(given) if isinstance(given, Sequence) else [given]
+            values = list(given) if isinstance(given, Sequence) and not isinstance(given, str) else [given]
             if not values:
                 raise ValueError(f"Expected `times[{name!r}]` to hold at least one time, but it is empty.")
             for seconds in values:

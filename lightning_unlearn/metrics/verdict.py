@@ -17,21 +17,24 @@ group sizes (docs/evaluation.md, "Verdicts"). Two witnesses are read:
 Readings, with ``band`` the 95 % noise band of a difference between two models' figures
 (``sqrt(h_a² + h_b²)``, each ``h`` the figure's own half-width under chance):
 
-* attack — ``under`` when the MIA score is above the retrained model's by more than the band
-  and forget losses are below the unseen ones'; ``over`` when it is above by more than the
-  band and forget losses are *above* them; ``matches`` otherwise;
+* attack — when the MIA score is above the retrained model's by more than the band: ``under``
+  if forget losses are clearly below the unseen ones' (loss AUC above 0.5 by more than its own
+  noise), ``over`` if clearly above them, ``separates`` if the losses show no clear direction;
+  ``matches`` otherwise;
 * oracle — ``above``, ``below`` or ``matches`` the retrained model's FR by the FR band;
   ``unavailable`` when FR is undefined or the oracle is near chance on the original.
 
 Verdicts:
 
 * ``under-forgotten`` — the attack says under and the oracle does not say otherwise (it is
-  below retraining's FR, or unavailable);
+  below retraining's FR, or unavailable); or the attack separates without a direction and the
+  oracle's FR is below retraining's;
 * ``matches retraining`` — the attack's score is within the band of the retrained model's and
   the oracle matches too (or is unavailable);
 * ``over-forgotten`` — the attack separates with forget losses above the unseen ones' (and the
-  oracle does not say below), or the oracle's FR is clearly above the retrained model's *while*
-  the loss AUC is clearly below 0.5 (the attack agrees on the direction);
+  oracle does not say below); or the attack separates without a direction and the oracle's FR
+  is above retraining's; or the oracle's FR is clearly above the retrained model's *while* the
+  loss AUC is clearly below 0.5 (the attack agrees on the direction);
 * ``oracle and attack disagree`` — any other combination: the report says in words what each
   witness says instead of flagging either way.
 """
@@ -63,7 +66,7 @@ VERDICTS: tuple[str, ...] = (
     "oracle and attack disagree",
     "reference",
 )
-AttackReading = Literal["under", "matches", "over"]
+AttackReading = Literal["under", "matches", "over", "separates"]
 OracleReading = Literal["below", "matches", "above", "unavailable"]
 
 VERDICT_RULE = (
@@ -96,7 +99,8 @@ class MembershipVerdict:
 
     Attributes:
         label: one of :data:`VERDICTS`.
-        attack: what the attack says: ``"under"``, ``"matches"`` or ``"over"``.
+        attack: what the attack says: ``"under"``, ``"matches"``, ``"over"`` or ``"separates"``
+            (different from retraining, no clear direction in the losses).
         oracle: what the oracle says: ``"below"``, ``"matches"``, ``"above"`` or ``"unavailable"``.
         mia_difference: this model's MIA score minus the retrained model's.
         mia_band: the noise band of that difference.
@@ -124,7 +128,10 @@ def _attack_reading(candidate: MIAScoreResult, retrained: MIAScoreResult) -> tup
     difference = candidate.score - retrained.score
     if not difference > band:  # also False for NaN: no evidence of separation
         return "matches", difference, band
-    return ("under" if candidate.loss_auc >= 0.5 else "over"), difference, band
+    direction = candidate.loss_auc - 0.5
+    if abs(direction) <= candidate.loss_auc_half_width:
+        return "separates", difference, band  # the groups differ, but not clearly by their losses
+    return ("under" if direction > 0 else "over"), difference, band
 
 
 def _oracle_reading(
@@ -185,16 +192,19 @@ def membership_verdict(
     loss_auc = candidate_mia.loss_auc
     loss_auc_clearly_low = loss_auc < 0.5 - candidate_mia.loss_auc_half_width
 
+    versus = f"MIA {candidate_mia.score:.3f} vs the retrained model's {retrained_mia.score:.3f}, band ±{mia_band:.3f}"
     said_attack = {
         "under": (
-            f"the attack still separates forget from unseen samples (MIA {candidate_mia.score:.3f} vs the retrained"
-            f" model's {retrained_mia.score:.3f}, band ±{mia_band:.3f}) and forget losses are below the unseen ones'"
-            f" (loss AUC {loss_auc:.3f})"
+            f"the attack still separates forget from unseen samples ({versus}) and forget losses are below the unseen"
+            f" ones' (loss AUC {loss_auc:.3f})"
         ),
         "over": (
-            f"the attack separates forget from unseen samples (MIA {candidate_mia.score:.3f} vs the retrained model's"
-            f" {retrained_mia.score:.3f}, band ±{mia_band:.3f}) because forget losses are *above* the unseen ones'"
-            f" (loss AUC {loss_auc:.3f})"
+            f"the attack separates forget from unseen samples ({versus}) because forget losses are *above* the unseen"
+            f" ones' (loss AUC {loss_auc:.3f})"
+        ),
+        "separates": (
+            f"the attack separates forget from unseen samples ({versus}), but their losses show no clear direction"
+            f" (loss AUC {loss_auc:.3f}, within ±{candidate_mia.loss_auc_half_width:.3f} of 0.5)"
         ),
         "matches": (
             f"the attack's MIA {candidate_mia.score:.3f} is within ±{mia_band:.3f} of the retrained model's"
@@ -219,6 +229,12 @@ def membership_verdict(
         label = "under-forgotten"
     elif attack == "over" and oracle in ("above", "matches", "unavailable"):
         label = "over-forgotten"
+    elif attack == "separates" and oracle in ("above", "below"):
+        # The attack says "different from retraining"; the oracle says which way.
+        label = "over-forgotten" if oracle == "above" else "under-forgotten"
+    elif attack == "separates" and oracle == "unavailable":
+        label = "under-forgotten" if loss_auc >= 0.5 else "over-forgotten"
+        said_attack += "; the direction is read from the loss AUC's side of 0.5 alone"
     elif attack == "matches" and oracle == "above" and loss_auc_clearly_low:
         label = "over-forgotten"
         said_attack += f", and forget losses are above the unseen ones' (loss AUC {loss_auc:.3f})"

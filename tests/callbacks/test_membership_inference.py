@@ -53,7 +53,7 @@ def test_logs_the_same_mia_as_a_direct_evaluation_and_a_real_fr(scenario: tuple)
     from lightning_unlearn import predict
 
     forget = predict(model, datamodule.dataloader("forget"))
-    heldout = predict(model, datamodule.dataloader("heldout"))
+    heldout = predict(model, datamodule.dataloader("validation_heldout"))
     direct = mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets, seed=0)
     assert float(logged["membership/mia"]) == pytest.approx(
         direct.score, abs=1e-6
@@ -73,7 +73,14 @@ def test_logs_the_same_mia_as_a_direct_evaluation_and_a_real_fr(scenario: tuple)
 
 def test_works_with_mia_early_stopping(scenario: tuple) -> None:
     datamodule, target, oracle = scenario
-    stopper = MIAEarlyStopping(mia_monitor="membership/mia", accuracy_floor=0.0, target=0.5, tolerance=0.5)
+    stopper = MIAEarlyStopping(
+        mia_monitor="membership/mia",
+        direction_monitor="membership/mia_loss_auc",
+        group_size_monitor="membership/mia_group_size",
+        accuracy_floor=0.0,
+        reference=0.5,
+        tolerance=0.5,
+    )
     trainer = _trainer([MembershipInferenceCallback(oracle=oracle), stopper], max_epochs=5)
     trainer.fit(NegGradBaseline(target, datamodule=datamodule, max_epochs=5))
     assert stopper.accepted_epoch == 0 and trainer.current_epoch == 1, "the first epoch meets a tolerance of 0.5"
@@ -89,7 +96,7 @@ def test_without_an_oracle_it_logs_no_fr(scenario: tuple) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        (dict(splits=("test", "forget")), ValueError, r"Expected `splits` to name .* \(missing \['heldout'\]\)"),
+        (dict(splits=("validation", "forget")), ValueError, r"Expected `splits` to name .* \(missing \['validation_heldout'\]\)"),
         (dict(prefix=""), ValueError, r"Expected `prefix` to be a non-empty string, but got ''"),
         (dict(oracle="xgboost"), TypeError, r"Expected `oracle` to be a ShadowModelOracle or None, but got str"),
         (dict(oracle=ShadowModelOracle()), TypeError, r"Expected `oracle` to be a fitted ShadowModelOracle"),
@@ -137,7 +144,7 @@ def test_ddp_gives_the_single_process_value(scenario: tuple, tmp_path: Path) -> 
     # ddp_spawn hands the trained weights back: evaluate them in this one process.
     model = module.unlearned_model()
     forget = predict(model, datamodule.dataloader("forget"))
-    heldout = predict(model, datamodule.dataloader("heldout"))
+    heldout = predict(model, datamodule.dataloader("validation_heldout"))
     single_mia = mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets, seed=0).score
     before_forget = predict(target, datamodule.dataloader("forget"))
     before = oracle.predict_membership_from_logits(before_forget.logits, before_forget.targets)

@@ -14,17 +14,20 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_unlearn.callbacks import MIAEarlyStopping
+from lightning_unlearn.metrics import mia_score
 
-# (val/acc, mia/score) per epoch. Floor 0.9, target 0.5 ± 0.03:
-#   0: still a member · 1: closer · 2: accuracy below the floor · 3: over-unlearned (0.46 < 0.47)
-#   4: accepted · 5: would also be accepted, but training has stopped.
-SCRIPT = [(0.95, 0.80), (0.95, 0.60), (0.85, 0.51), (0.95, 0.46), (0.94, 0.52), (0.95, 0.50)]
+# (val/acc, mia/score[, mia/loss_auc]) per epoch; the loss AUC is 0.55 when not given, the group
+# size 100 (loss AUC band ±0.08). Floor 0.9, reference 0.5 ± 0.03:
+#   0: still a member · 1: closer · 2: accuracy below the floor · 3: over-forgotten (MIA within the
+#   tolerance, forget losses clearly above unseen ones': loss AUC 0.35 < 0.42) · 4: accepted ·
+#   5: would also be accepted, but training has stopped.
+SCRIPT = [(0.95, 0.80), (0.95, 0.60), (0.85, 0.51), (0.95, 0.49, 0.35), (0.94, 0.52), (0.95, 0.50)]
 
 
 class ScriptedModule(L.LightningModule):
     """Trains a tiny linear layer and logs scripted metrics, one script per DDP rank."""
 
-    def __init__(self, scripts: list[list[tuple[float, float]]], log_accuracy: bool = True) -> None:
+    def __init__(self, scripts: list[list[tuple[float, ...]]], log_accuracy: bool = True) -> None:
         super().__init__()
         self.layer = nn.Linear(2, 1)
         self.scripts = scripts
@@ -46,10 +49,12 @@ class ScriptedModule(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         script = self.scripts[self.global_rank % len(self.scripts)]
-        accuracy, mia = script[min(self.current_epoch, len(script) - 1)]
+        accuracy, mia, *direction = script[min(self.current_epoch, len(script) - 1)]
         if self.log_accuracy:
             self.log("val/acc", accuracy)
         self.log("mia/score", mia)
+        self.log("mia/loss_auc", direction[0] if direction else 0.55)
+        self.log("mia/group_size", 100.0)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -109,16 +114,46 @@ def test_load_best_state_restores_the_accepted_epoch() -> None:
     assert torch.equal(module.layer.weight, stopper.best_state["layer.weight"])  # type: ignore[index]
 
 
-def test_over_unlearning_is_accepted_only_when_allowed() -> None:
-    # A retrained model at 0.46: epoch 3 matches it, but 0.46 < 0.5 − 0.03 is over-unlearning.
-    allowed = MIAEarlyStopping(accuracy_floor=0.9, target=0.46, allow_over_unlearning=True)
-    _trainer([allowed]).fit(ScriptedModule([SCRIPT]))
-    assert allowed.accepted_epoch == 3
-    refused = MIAEarlyStopping(accuracy_floor=0.9, target=0.46)
-    with pytest.warns(UserWarning, match="no epoch met the criterion"):
-        _trainer([refused]).fit(ScriptedModule([SCRIPT]))
-    assert refused.accepted_epoch is None
-    assert refused.best_state is None
+def test_a_score_below_half_that_matches_the_retrained_model_is_accepted() -> None:
+    # The retrained model scores 0.43 on the validation pair (a fitted attack with nothing to find).
+    script = [(0.95, 0.80), (0.95, 0.43, 0.50), (0.95, 0.50)]
+    stopper = MIAEarlyStopping(accuracy_floor=0.9, reference=0.43, tolerance=0.03)
+    _trainer([stopper], max_epochs=len(script)).fit(ScriptedModule([script]))
+    assert stopper.accepted_epoch == 1
+
+
+def test_an_over_forgotten_epoch_is_refused_by_its_direction() -> None:
+    stopper = MIAEarlyStopping(accuracy_floor=0.9, tolerance=0.03)
+    _trainer([stopper]).fit(ScriptedModule([SCRIPT]))
+    assert stopper.history[3]["mia"] == pytest.approx(0.49) and not stopper.history[3]["accepted"]
+    assert stopper.refusal(0.95, 0.49, 0.35, 100).startswith("over-forgotten: loss AUC 0.3500 is below 0.5")
+    # Without the direction monitor the same epoch would have been accepted.
+    blind = MIAEarlyStopping(accuracy_floor=0.9, tolerance=0.03, direction_monitor=None)
+    _trainer([blind]).fit(ScriptedModule([SCRIPT]))
+    assert blind.accepted_epoch == 3
+
+
+def _losses(low: float, high: float, seed: int) -> torch.Tensor:
+    return low + (high - low) * torch.rand(200, generator=torch.Generator().manual_seed(seed))
+
+
+def test_decisions_on_hand_built_losses() -> None:
+    unseen = _losses(1.0, 3.0, seed=0)
+    stopper = MIAEarlyStopping(accuracy_floor=0.9, reference=0.5, tolerance=0.06)
+    # Forget losses well below the unseen ones': still members, refused for the score.
+    remembered = mia_score(unseen - 1.0, unseen)
+    assert remembered.score > 0.7 and not stopper.accepts_result(0.95, remembered)
+    # Shifted a little either way: the score alone cannot tell the two apart ...
+    lower, higher = mia_score(unseen - 0.2, unseen), mia_score(unseen + 0.2, unseen)
+    assert abs(lower.score - 0.5) <= 0.06 and abs(higher.score - 0.5) <= 0.06
+    # ... the direction can: slightly member-like is accepted, forget losses above unseen ones' are not.
+    assert lower.loss_auc > 0.5 and stopper.accepts_result(0.95, lower)
+    assert higher.loss_auc < 0.44 and not stopper.accepts_result(0.95, higher)
+    # Drawn like the unseen samples: accepted, even with a score below 0.5.
+    like_unseen = mia_score(_losses(1.0, 3.0, seed=1), unseen)
+    assert stopper.accepts_result(0.95, like_unseen)
+    # Accuracy under the floor is refused whatever the attack says.
+    assert not stopper.accepts_result(0.85, like_unseen)
 
 
 def test_validation_outside_fit_is_ignored() -> None:
@@ -133,9 +168,10 @@ def test_validation_outside_fit_is_ignored() -> None:
     [
         (0.95, 0.52, True),
         (0.95, 0.53, True),
-        (0.95, 0.54, False),  # too far from the target
+        (0.95, 0.54, False),  # too far from the reference
         (0.89, 0.50, False),  # below the floor
-        (0.95, 0.46, False),  # over-unlearned
+        (0.95, 0.47, True),  # below 0.5 but within the tolerance: noise, not over-unlearning
+        (0.95, 0.46, False),  # too far from the reference
         (math.nan, 0.50, False),
         (0.95, math.nan, False),
     ],
@@ -144,8 +180,8 @@ def test_accepts(accuracy: float, mia: float, expected: bool) -> None:
     assert MIAEarlyStopping(accuracy_floor=0.9, tolerance=0.03).accepts(accuracy, mia) is expected
 
 
-def test_retrained_target() -> None:
-    stopper = MIAEarlyStopping(target=0.58, tolerance=0.03)
+def test_retrained_reference() -> None:
+    stopper = MIAEarlyStopping(reference=0.58, tolerance=0.03)
     assert stopper.accepts(0.9, 0.60)
     assert not stopper.accepts(0.9, 0.52)
 
@@ -161,11 +197,11 @@ def test_missing_metric_lists_the_available_ones() -> None:
     [
         ({"accuracy_floor": 1.5}, ValueError, r"Expected `accuracy_floor` to be in \[0, 1\], but got 1.5."),
         ({"accuracy_floor": -0.1}, ValueError, r"Expected `accuracy_floor` to be in \[0, 1\], but got -0.1."),
-        ({"target": 2.0}, ValueError, r"Expected `target` to be in \[0, 1\], but got 2.0."),
+        ({"reference": 2.0}, ValueError, r"Expected `reference` to be in \[0, 1\], but got 2.0."),
         ({"tolerance": 0.0}, ValueError, r"Expected `tolerance` to be in \(0, 0.5\], but got 0.0."),
         ({"tolerance": "0.1"}, TypeError, r"Expected `tolerance` to be a number, but got str."),
         ({"mia_monitor": ""}, ValueError, r"Expected `mia_monitor` to be a metric name, but got an empty string."),
-        ({"target": 0.1}, ValueError, r"pass `allow_over_unlearning=True`"),
+        ({"direction_monitor": ""}, ValueError, r"Expected `direction_monitor` to be a metric name, but got an empty"),
         ({"accuracy_floor": True}, TypeError, r"Expected `accuracy_floor` to be a number, but got bool."),
     ],
 )
