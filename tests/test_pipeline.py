@@ -21,16 +21,23 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def test_repeats_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Expected `repeats` to be a positive integer, but got 0\."):
+        run_experiment(output_dir=tmp_path, cache_dir=None, repeats=0)
+
+
 def test_second_run_reuses_target_and_oracle(
     tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     recipe = TrainingRecipe(max_epochs=20)
     first = run_experiment(
-        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "one", cache_dir, progress_bar=False, plots=False
+        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "one", cache_dir, progress_bar=False, plots=False,
+        repeats=1,
     )
     assert first.reused == {"target": False, "oracle": False}
     second = run_experiment(
-        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "two", cache_dir, progress_bar=False, plots=False
+        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "two", cache_dir, progress_bar=False, plots=False,
+        repeats=1,
     )
     assert second.reused == {"target": True, "oracle": True}
     assert "target: reused from" in capsys.readouterr().out
@@ -49,6 +56,7 @@ def test_a_changed_recipe_trains_a_new_target(tmp_path: Path, cache_dir: Path) -
         tmp_path,
         cache_dir,
         progress_bar=False,
+        repeats=1,
         plots=False,
     )
     assert result.reused["target"] is False
@@ -62,6 +70,7 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
         tmp_path,
         cache_dir,
         progress_bar=False,
+        repeats=2,
     )
     names = {p.name for p in result.files}
     assert {"report.md", "report.json", "manifest.json", "forsaken_fr_accuracy.png", "tsne_forsaken.png"} <= names
@@ -71,6 +80,12 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     rows = {row["name"]: row for row in payload["report"]["models"]}
     assert set(rows) == {"original", "forsaken", "retrained"}
     assert rows["forsaken"]["speedup"] == pytest.approx(rows["retrained"]["seconds"] / rows["forsaken"]["seconds"])
+    # Methods and retraining are timed the same number of times: the median, with min and max.
+    for name in ("forsaken", "retrained"):
+        assert rows[name]["seconds_min"] <= rows[name]["seconds"] <= rows[name]["seconds_max"]
+    assert rows["forsaken"]["verdict"] in ("under-forgotten", "matches retraining", "over-forgotten",
+                                           "oracle and attack disagree")
+    assert rows["retrained"]["verdict"] == "reference"
     markdown = (tmp_path / "report.md").read_text()
     assert "| forsaken |" in markdown and "Time per stage" in markdown
 
@@ -92,6 +107,7 @@ def test_wandb_offline_run_receives_curves_table_and_plots(
         cache_dir,
         logger=logger,
         progress_bar=False,
+        repeats=1,
     )
     logger.experiment.finish()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
@@ -156,12 +172,15 @@ def test_an_interrupted_run_leaves_a_consistent_cache_and_reruns(
     recipe = TrainingRecipe(max_epochs=22)
     monkeypatch.setitem(pipeline.METHODS, "finetune", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False)
+        run_experiment(
+            DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False, repeats=1
+        )
     assert "Interrupted while unlearning with finetune" in capsys.readouterr().out
     assert not (tmp_path / "out").exists(), "no half-written report"
     monkeypatch.undo()
     again = run_experiment(
-        DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False, plots=False
+        DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False, plots=False,
+        repeats=1,
     )
     assert again.reused == {"target": True, "oracle": True}
     assert (tmp_path / "out" / "report.json").is_file()

@@ -96,7 +96,11 @@ def test_without_an_oracle_it_logs_no_fr(scenario: tuple) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        (dict(splits=("validation", "forget")), ValueError, r"Expected `splits` to name .* \(missing \['validation_heldout'\]\)"),
+        (
+            dict(splits=("validation", "forget")),
+            ValueError,
+            r"Expected `splits` to name .* \(missing \['validation_heldout'\]\)",
+        ),
         (dict(prefix=""), ValueError, r"Expected `prefix` to be a non-empty string, but got ''"),
         (dict(oracle="xgboost"), TypeError, r"Expected `oracle` to be a ShadowModelOracle or None, but got str"),
         (dict(oracle=ShadowModelOracle()), TypeError, r"Expected `oracle` to be a fitted ShadowModelOracle"),

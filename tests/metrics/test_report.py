@@ -150,7 +150,8 @@ def test_evaluate_rejects_bad_wiring(digits_scenario) -> None:
         UnlearningReport.evaluate(dm, oracle, original=target, retrained=retrained, times={"scrub": 1.0})
     with pytest.raises(ValueError, match=r"Expected `times\['retrained'\]` to be a non-negative number of seconds"):
         UnlearningReport.evaluate(dm, oracle, original=target, retrained=retrained, times={"retrained": -1.0})
-    with pytest.raises(TypeError, match=r"Expected `times\['retrained'\]` to be a number of seconds \(or a list of them\), but got str\."):
+    message = r"Expected `times\['retrained'\]` to be a number of seconds \(or a list of them\), but got str\."
+    with pytest.raises(TypeError, match=message):
         UnlearningReport.evaluate(dm, oracle, original=target, retrained=retrained, times={"retrained": "2 s"})
     with pytest.raises(TypeError, match=r"Expected `oracle` to be a ShadowModelOracle, but got dict\."):
         UnlearningReport.evaluate(dm, {}, original=target, retrained=retrained)  # type: ignore[arg-type]
