@@ -959,7 +959,9 @@ class CanaryUnlearningDataModule(UnlearningDataModule):
       halves): the non-members ``P`` is built from, and the MIA negatives;
     * ``retain`` and ``probe`` — random windows of the training corpus (``probe`` is ``D0`` for ω);
       ``target_train`` is ``retain ∪ forget``;
-    * ``test`` — random windows of held-out sentences;
+    * ``test`` — random windows of held-out sentences (a quarter of them form ``validation``);
+    * ``validation_heldout`` — with 3 or more unseen canaries, the secret windows of a quarter of
+      them (whole canaries, taken from the ``reference`` side); empty otherwise;
     * ``shadow_train`` / ``shadow_test`` — empty: exposure needs no membership oracle.
 
     Args:
@@ -1013,6 +1015,10 @@ class CanaryUnlearningDataModule(UnlearningDataModule):
         forget, unseen, retain, test = ranges
         per_canary = len(unseen_canaries[0].secret)
         cut = (len(unseen_canaries) // 2) * per_canary  # whole canaries on each side
+        # The validation pair: a quarter of the test windows, and (with 3 or more unseen canaries)
+        # whole canaries taken from the `reference` side, so `heldout` keeps its size.
+        validation_cut = (len(unseen_canaries) // 4 if len(unseen_canaries) >= 3 else 0) * per_canary
+        test_cut = len(test) - max(1, len(test) // 4)
         probe = np.random.default_rng(seed).choice(retain, size=min(probe_windows, len(retain)), replace=False)
         labels = data.targets.numpy()
         chosen = {
@@ -1020,9 +1026,11 @@ class CanaryUnlearningDataModule(UnlearningDataModule):
             "retain": retain,
             "forget": forget,
             "probe": probe,
-            "test": test,
-            "reference": unseen[:cut],
+            "test": test[:test_cut],
+            "reference": unseen[validation_cut:cut],
             "heldout": unseen[cut:],
+            "validation": test[test_cut:],
+            "validation_heldout": unseen[:validation_cut],
             "shadow_train": np.empty(0, dtype=np.int64),
             "shadow_test": np.empty(0, dtype=np.int64),
         }
