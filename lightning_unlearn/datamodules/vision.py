@@ -420,7 +420,7 @@ class MNISTSource(_IdxSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the MNIST files in ``data/MNIST/raw``):
         >>> source = MNISTSource("data", subsets=("test",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.inputs.shape, data.inputs.dtype  # doctest: +SKIP
@@ -454,7 +454,7 @@ class FashionMNISTSource(_IdxSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the Fashion-MNIST files in ``data/FashionMNIST/raw``):
         >>> source = FashionMNISTSource("data")
         >>> data = source.load()  # doctest: +SKIP
         >>> len(data), data.classes[0]  # doctest: +SKIP
@@ -531,7 +531,7 @@ class CIFAR10Source(_CIFARSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the CIFAR-10 files in ``data/cifar-10-batches-py``):
         >>> source = CIFAR10Source("data", subsets=("train",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.sample_shape, data.classes[:2]  # doctest: +SKIP
@@ -569,7 +569,7 @@ class CIFAR100Source(_CIFARSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the CIFAR-100 files in ``data/cifar-100-python``):
         >>> source = CIFAR100Source("data")
         >>> data = source.load()  # doctest: +SKIP
         >>> data.num_classes, data.classes[0]  # doctest: +SKIP
@@ -609,7 +609,7 @@ class STL10Source(_DownloadableSource):
         ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names
             ``"unlabeled"``.
 
-    Example:
+    Example (not run: it needs the STL-10 files in ``data/stl10_binary``):
         >>> source = STL10Source("data", subsets=("test",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.sample_shape  # doctest: +SKIP
@@ -676,7 +676,7 @@ class SVHNSource(_DownloadableSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the SVHN files in ``data/``):
         >>> source = SVHNSource("data", subsets=("train", "extra"))
         >>> data = source.load()  # doctest: +SKIP
         >>> len(data)  # doctest: +SKIP
@@ -787,7 +787,7 @@ class TinyImageNetSource(DataSource):
         ValueError: if ``download`` is ``True``, or ``subsets`` is empty, repeats a split,
             names an unknown one, or names ``"test"``.
 
-    Example:
+    Example (not run: it needs the Tiny ImageNet files in ``data/tiny-imagenet-200``):
         >>> source = TinyImageNetSource("data", subsets=("val",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.inputs.shape, data.num_classes  # doctest: +SKIP

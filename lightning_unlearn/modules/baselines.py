@@ -294,7 +294,12 @@ class RetrainBaseline(UnlearningBaseline):
         TypeError: ``recipe`` is not a TrainingRecipe, or what :class:`UnlearningBaseline` raises.
 
     Example:
-        >>> model, seconds = run_baseline(RetrainBaseline(target, recipe=recipe), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm, recipe = DigitsDataModule(), TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(RetrainBaseline(target, recipe=recipe), dm)
+        >>> type(model).__name__, seconds > 0
+        ('MLP', True)
     """
 
     def __init__(
@@ -337,9 +342,14 @@ class ForgetGradientRecorder(Callback):
         RuntimeError: at fit start, gradient accumulation or more than one optimiser.
 
     Example:
-        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)  # doctest: +SKIP
-        >>> target = train_classifier(recipe, dm, callbacks=[recorder]).module  # doctest: +SKIP
-        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> dm.setup()
+        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)
+        >>> recipe = TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, callbacks=[recorder], enable_progress_bar=False).module
+        >>> len(recorder.contributions)  # one sum per epoch
+        5
     """
 
     def __init__(self, forget_indices: Sequence[int] | np.ndarray | torch.Tensor) -> None:
@@ -456,7 +466,15 @@ class SMUBaseline(UnlearningBaseline):
         RuntimeError: the recorder recorded nothing.
 
     Example:
-        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> dm.setup()
+        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)
+        >>> recipe = TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, callbacks=[recorder], enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # warns: Adam makes it a heuristic
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -532,7 +550,12 @@ class FinetuneBaseline(UnlearningBaseline):
         seed: seeds the MIA score.
 
     Example:
-        >>> model, seconds = run_baseline(FinetuneBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(FinetuneBaseline(target, max_epochs=2), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -562,7 +585,12 @@ class NegGradBaseline(UnlearningBaseline):
         seed: seeds the MIA score.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(NegGradBaseline(target, max_epochs=2), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -606,7 +634,12 @@ class NegGradPlusBaseline(UnlearningBaseline):
         ValueError: ``retain_weight`` outside (0, 1), or what :class:`UnlearningBaseline` raises.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradPlusBaseline(target, retain_weight=0.9), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(NegGradPlusBaseline(target, max_epochs=2, retain_weight=0.9), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -697,7 +730,12 @@ def run_baseline(
         RuntimeError: no datamodule, neither here nor in the baseline.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> run = run_baseline(NegGradBaseline(target), dm, max_epochs=2, evaluate=True)
+        >>> type(run.model).__name__, run.seconds > 0
+        ('MLP', True)
     """
     if not isinstance(baseline, UnlearningBaseline):
         raise TypeError(f"Expected `baseline` to be an UnlearningBaseline, but got {type(baseline).__name__}.")
