@@ -1,4 +1,4 @@
-"""SISA, SISA-DP and the comparison baselines on the digits OOD scenario, side by side with retraining (issue 6).
+"""SISA, SISA-DP and the comparison baselines on the digits OOD scenario, side by side with retraining.
 
 Run: ``python benchmarks/baselines_digits.py [--seed 0] [--shards 4] [--slices 5]``. Prints, in one run:
 

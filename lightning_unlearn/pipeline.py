@@ -1,4 +1,4 @@
-"""The unlearning experiment, end to end (DESIGN §5).
+"""The unlearning experiment, end to end.
 
 train target and shadow → fit the membership oracle → unlearn with each method → retrain →
 evaluate → compare. The target (with the per-epoch forget gradients SMU needs) and the oracle

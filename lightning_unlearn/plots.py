@@ -1,4 +1,4 @@
-"""Pictures a person wants to look at after an unlearning run (DESIGN §5), as PNG files."""
+"""Pictures a person wants to look at after an unlearning run, as PNG files."""
 
 from __future__ import annotations
 

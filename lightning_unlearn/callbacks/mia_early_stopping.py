@@ -1,6 +1,6 @@
 """Stop unlearning at the first epoch that a membership attacker can no longer exploit.
 
-The acceptance criterion (DESIGN §2, FNNModule) holds at an epoch when
+The acceptance criterion (see docs/evaluation.md, Verdicts) holds at an epoch when
 
 * the monitored accuracy is at least ``accuracy_floor``, and
 * ``|MIA − target| ≤ tolerance``, where ``target`` is 0.5 (an attacker at chance) or the

@@ -34,7 +34,7 @@ The schedule is ``turns × (learn_epochs, unlearn_epochs)`` (default 5 × (2, 4)
   restores every neuron, and only the steps taken under decay change the weights.
 
 Per epoch, the module logs test accuracy (``val/acc``), the MIA score of the forget set
-against ``heldout`` (``mia/score``, DESIGN §4) and the schedule (``fnn/turn``, ``fnn/phase``,
+against ``heldout`` (``mia/score``; see docs/evaluation.md, MIA score) and the schedule (``fnn/turn``, ``fnn/phase``,
 ``fnn/clock``); :class:`~lightning_unlearn.callbacks.MIAEarlyStopping` stops at the first
 acceptable epoch. The NeurIPS 2023 challenge baseline (fine-tuning on ``retain``,
 :class:`~lightning_unlearn.modules.baselines.FinetuneBaseline`) is evaluated the same way, so
