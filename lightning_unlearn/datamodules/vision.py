@@ -145,17 +145,6 @@ def _to_tensor(parts: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def _import_torchvision_datasets(title: str) -> Any:
-    try:
-        import torchvision.datasets
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            f"Downloading {title} needs torchvision: `pip install torchvision`, or place the files in `root`"
-            " yourself and keep download=False."
-        ) from error
-    return torchvision.datasets
-
-
 # --------------------------------------------------------------------------------------------
 # File readers
 # --------------------------------------------------------------------------------------------
@@ -398,7 +387,7 @@ class _IdxSource(_DownloadableSource):
         return self.class_names
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         getattr(datasets, self.folder)(root=str(self.root), train=True, download=True)
 
 
@@ -510,7 +499,7 @@ class _CIFARSource(_DownloadableSource):
         return _as_names(_pickle_entry(_read_pickle(path), self.names_key, path), self.num_classes, path)
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         getattr(datasets, self.torchvision_class)(root=str(self.root), train=True, download=True)
 
 
@@ -653,7 +642,7 @@ class STL10Source(_DownloadableSource):
         return _as_names(names, self.num_classes, path)
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         datasets.STL10(root=str(self.root), split="train", download=True)
 
 
@@ -692,10 +681,7 @@ class SVHNSource(_DownloadableSource):
         return [f"{split}_32x32.mat" for split in self.subsets]
 
     def _load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            from scipy.io import loadmat, whosmat
-        except ModuleNotFoundError as error:
-            raise ModuleNotFoundError("Reading SVHN's .mat files needs scipy: `pip install scipy`.") from error
+        from scipy.io import loadmat, whosmat
 
         path = self._locate(f"{split}_32x32.mat")
         try:
@@ -721,7 +707,7 @@ class SVHNSource(_DownloadableSource):
         return _DIGIT_CLASSES
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         for split in self.subsets:
             if self._find(f"{split}_32x32.mat") is None:
                 datasets.SVHN(root=str(self.root), split=split, download=True)

@@ -19,6 +19,7 @@ from torch import nn
 
 from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
 from lightning_unlearn.datamodules import DataSource, SourceData, SplitDataset, UnlearningDataModule
+from lightning_unlearn.metrics import ShadowModelOracle
 from lightning_unlearn.models import MLP, VGG16, LinearSVM, LogisticRegression, SmallCNN
 from lightning_unlearn.modules.forsaken import (
     ForsakenModule,
@@ -226,8 +227,7 @@ def test_per_class_posterior_keeps_the_arg_max(target: nn.Module, digits: Digits
 def test_forgetting_rate_with_the_shadow_oracle(
     target: nn.Module, recipe: TrainingRecipe, digits: DigitsDataModule
 ) -> None:
-    metrics = pytest.importorskip("lightning_unlearn.metrics")
-    oracle = metrics.ShadowModelOracle().fit(recipe, digits, trainer_overrides=dict(enable_progress_bar=False))
+    oracle = ShadowModelOracle().fit(recipe, digits, trainer_overrides=dict(enable_progress_bar=False))
     unlearned = forsaken_unlearn(target, digits, iterations=20, posterior="nearest").model
     result = oracle.forgetting_rate(target, unlearned, digits)
     assert result.oracle_reliable
