@@ -1,4 +1,4 @@
-"""SISA, SISA-DP and the comparison baselines on the digits OOD scenario, side by side with retraining (issue 6).
+"""SISA, SISA-DP and the comparison baselines on the digits OOD scenario, side by side with retraining.
 
 Run: ``python benchmarks/baselines_digits.py [--seed 0] [--shards 4] [--slices 5]``. Prints, in one run:
 
@@ -6,8 +6,7 @@ Run: ``python benchmarks/baselines_digits.py [--seed 0] [--shards 4] [--slices 5
    retain / forget / test and the drop from the original, FR and CFR from the shadow-model
    oracle, the MIA score (forget vs ``heldout``), and the unlearning time and speed-up over
    full retraining measured in the same run, for Retrain, SMU, SISA, SISA-DP, Finetune,
-   NegGrad (its default 5 epochs, and 3), NegGrad+ (and Forsaken with its defaults, when its
-   module imports);
+   NegGrad (its default 5 epochs, and 3), NegGrad+ and Forsaken with its defaults;
 2. SISA against the number of shards 1, 2, 4, 8 (the shape of the Forsaken paper's Table VI):
    accuracy, and FR of unlearning the forget set relative to the ensemble before it;
 3. SISA unlearning of single samples: which slice they sit in, how many steps are retrained,
@@ -50,6 +49,7 @@ from lightning_unlearn.modules.baselines import (
     SMUBaseline,
     run_baseline,
 )
+from lightning_unlearn.modules.forsaken import forsaken_unlearn
 from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble
 
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
@@ -135,13 +135,8 @@ def main() -> None:
     dp_report = sisa_dp.unlearn(forget_indices)
     models["SISA-DP"], times["SISA-DP"] = sisa_dp.as_module(), dp_report.seconds
 
-    try:  # the Forsaken paper's own method, with its module's defaults (issue 4)
-        from lightning_unlearn.modules.forsaken import forsaken_unlearn
-
-        result = forsaken_unlearn(target.backbone, dm, seed=seed)
-        models["Forsaken"], times["Forsaken"] = result.model, result.seconds
-    except Exception as error:  # its module is developed alongside this one
-        print(f"(Forsaken row skipped: {type(error).__name__}: {error})")
+    result = forsaken_unlearn(target.backbone, dm, seed=seed)  # the Forsaken paper's method, module defaults
+    models["Forsaken"], times["Forsaken"] = result.model, result.seconds
 
     order = ["SMU", "SISA", "SISA-DP", "Finetune", "NegGrad", "NegGrad 3 ep", "NegGrad+", "Forsaken"]
     report = UnlearningReport.evaluate(
@@ -149,7 +144,7 @@ def main() -> None:
         oracle,
         original=target,
         retrained=retrained,
-        unlearned={name: models[name] for name in order if name in models},
+        unlearned={name: models[name] for name in order},
         times=times,
         mia_seed=seed,
     )

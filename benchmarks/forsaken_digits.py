@@ -1,4 +1,4 @@
-"""Forsaken on the embedded digits scenarios, side by side with full retraining (issue 4's benchmark).
+"""Forsaken on the embedded digits scenarios, side by side with full retraining.
 
 Run: ``python benchmarks/forsaken_digits.py [--seeds 0 1 2] [--sections 1 2 3 4 5 6]``. Prints, in one run:
 

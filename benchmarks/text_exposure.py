@@ -1,4 +1,4 @@
-"""Text scenarios and canary exposure (issue 8's benchmark), on generated corpora of realistic shape.
+"""Text scenarios and canary exposure, on generated corpora of realistic shape.
 
 Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--seed 0]``. Prints, in one run:
 
@@ -16,7 +16,7 @@ Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--se
    :mod:`lightning_unlearn.exposure`); exposure (exact, Eq. 8, and the skew-normal estimate,
    Eq. 9) before, across iterations (Fig. 12) and after, the LM's test perplexity before and
    after, and the same figures for a language model retrained without the forgotten canaries.
-   Target (issue 8): mean exposure of the forgotten canaries below 10 bits, test perplexity up
+   Target: mean exposure of the forgotten canaries below 10 bits, test perplexity up
    by at most 10 %.
 
 Times are wall-clock on CPU with one intra-op thread; training and unlearning times exclude

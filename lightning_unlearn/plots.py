@@ -1,4 +1,4 @@
-"""Pictures a person wants to look at after an unlearning run (DESIGN §5), as PNG files."""
+"""Pictures a person wants to look at after an unlearning run, as PNG files."""
 
 from __future__ import annotations
 
@@ -63,8 +63,11 @@ def plot_learning_unlearning_curve(
     Example:
         >>> rows = [{"epoch": 0, "phase": 0, "acc": 0.95, "mia": 0.8}]
         >>> rows.append({"epoch": 1, "phase": 1, "acc": 0.94, "mia": 0.6})
-        >>> plot_learning_unlearning_curve(rows, "curve.png", accepted_epoch=1)  # doctest: +SKIP
-        PosixPath('curve.png')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> plot_learning_unlearning_curve(rows, folder / "curve.png", accepted_epoch=1) == folder / "curve.png"
+        True
     """
     _check_history("history", history)
     if len(history) == 0:

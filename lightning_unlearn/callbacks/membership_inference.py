@@ -54,9 +54,21 @@ class MembershipInferenceCallback(Callback):
         RuntimeError: at run time, a batch without global indices.
 
     Example:
-        >>> callback = MembershipInferenceCallback(oracle=oracle)  # doctest: +SKIP
-        >>> stopper = MIAEarlyStopping(mia_monitor="membership/mia", accuracy_floor=0.95)  # doctest: +SKIP
-        >>> L.Trainer(callbacks=[callback, stopper]).fit(module)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> from lightning_unlearn.metrics import ShadowModelOracle
+        >>> from lightning_unlearn.modules import FinetuneBaseline
+        >>> dm, recipe = DigitsDataModule(), TrainingRecipe(max_epochs=5)
+        >>> oracle = ShadowModelOracle().fit(recipe, dm, trainer_overrides=dict(enable_progress_bar=False))
+        >>> target = train_classifier(recipe, dm, enable_progress_bar=False).module
+        >>> module = FinetuneBaseline(target, datamodule=dm, max_epochs=2)
+        >>> callback = MembershipInferenceCallback(oracle=oracle)
+        >>> trainer = L.Trainer(
+        ...     max_epochs=2, callbacks=[callback],
+        ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        ... )
+        >>> trainer.fit(module)
+        >>> sorted(name for name in trainer.callback_metrics if name.startswith("membership/"))
+        ['membership/fr', 'membership/mia', 'membership/mia_auc']
     """
 
     def __init__(

@@ -97,7 +97,7 @@ class SplitDataset(Dataset):
 class UnlearningDataModule(L.LightningDataModule):
     """Builds, deterministically from ``seed``, every split of an unlearning experiment.
 
-    The splits (DESIGN §3): ``target_train`` (members, ``retain ∪ forget``), ``retain``,
+    The splits (see docs/evaluation.md, Splits): ``target_train`` (members, ``retain ∪ forget``), ``retain``,
     ``forget``, ``probe`` (≤ 1 % of retain), ``test`` (ID non-members), ``reference``
     (non-members for a method's reference posterior), ``heldout`` (non-members from the
     forget set's own distribution: the negatives of every MIA score in the report), the

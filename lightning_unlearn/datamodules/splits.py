@@ -1,4 +1,4 @@
-"""The unlearning splits, built deterministically from a seed (DESIGN §3).
+"""The unlearning splits, built deterministically from a seed (see docs/evaluation.md, Splits).
 
 Everything here is plain numpy on label arrays, so the splits can be built, checked and
 saved without touching a single image. Sample indices are *global*: ``0 … N-1`` address the
@@ -125,7 +125,7 @@ def build_splits(
     validation_fraction: float = 0.25,
     validation_heldout_fraction: float = 0.5,
 ) -> UnlearningSplits:
-    """Build every split of DESIGN §3 from the labels alone.
+    """Build every split (docs/evaluation.md, Splits) from the labels alone.
 
     The in-distribution (ID) samples are split class by class into a target half and a shadow
     half (``target_fraction``), and each half into train and test (``test_fraction``). Then,

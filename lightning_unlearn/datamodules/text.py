@@ -533,7 +533,7 @@ class IMDBSource(TextSource):
     Raises:
         ValueError: ``subsets`` not a non-empty selection of ``("train", "test")``.
 
-    Example:
+    Example (not run: it needs the IMDB reviews in ``data/``):
         >>> source = IMDBSource("data", seq_len=200)  # doctest: +SKIP
         >>> source.load().inputs.shape  # doctest: +SKIP
         torch.Size([50000, 200])
@@ -598,7 +598,7 @@ class CustomerReviewSource(TextSource):
         encoding: see :class:`TextSource`.
         unknown_only: see :class:`TextSource`.
 
-    Example:
+    Example (not run: it needs the IMDB and Customer Review files in ``data/``):
         >>> imdb = IMDBSource("data")  # doctest: +SKIP
         >>> reviews = CustomerReviewSource("data/cr", vocabulary=imdb)  # IMDB's ids  # doctest: +SKIP
     """
@@ -678,7 +678,7 @@ class ReutersSource(TextSource):
         encoding: ``"bag_of_words"`` (default) or ``"sequence"``.
         unknown_only: see :class:`TextSource`.
 
-    Example:
+    Example (not run: it needs the Reuters-21578 files in ``data/``):
         >>> ReutersSource("data").load().inputs.shape  # doctest: +SKIP
         torch.Size([11228, 10000])
     """
@@ -763,7 +763,7 @@ class NewsgroupsSource(TextSource):
         subsets: which official splits to read.
         remove_headers: drop each post's headers.
 
-    Example:
+    Example (not run: it needs the 20 Newsgroups files in ``data/``):
         >>> NewsgroupsSource("data", seq_len=1000).load().num_classes  # doctest: +SKIP
         20
     """
@@ -896,7 +896,7 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
     Raises:
         ValueError: ``kind`` other than the two OOD-source kinds.
 
-    Example:
+    Example (not run: it needs the IMDB and Customer Review files in ``data/``):
         >>> dm = IMDBCustomerReviewDataModule("data", "data/cr", seed=0)  # doctest: +SKIP
         >>> dm.setup(); dm.input_shape  # doctest: +SKIP
         (200,)
@@ -987,7 +987,7 @@ class ReutersDataModule(_SingleTextSourceDataModule):
         num_workers: see ``UnlearningDataModule``.
         manifest: see ``UnlearningDataModule``.
 
-    Example:
+    Example (not run: it needs the Reuters-21578 files in ``data/``):
         >>> dm = ReutersDataModule("data")  # doctest: +SKIP
         >>> dm.setup(); dm.num_classes  # doctest: +SKIP
         35
@@ -1056,7 +1056,7 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
         num_workers: see ``UnlearningDataModule``.
         manifest: see ``UnlearningDataModule``.
 
-    Example:
+    Example (not run: it needs the 20 Newsgroups files in ``data/``):
         >>> dm = NewsgroupsDataModule("data")  # doctest: +SKIP
         >>> dm.setup(); dm.num_classes, dm.input_shape  # doctest: +SKIP
         (15, (1000,))

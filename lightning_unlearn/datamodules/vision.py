@@ -145,17 +145,6 @@ def _to_tensor(parts: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def _import_torchvision_datasets(title: str) -> Any:
-    try:
-        import torchvision.datasets
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            f"Downloading {title} needs torchvision: `pip install torchvision`, or place the files in `root`"
-            " yourself and keep download=False."
-        ) from error
-    return torchvision.datasets
-
-
 # --------------------------------------------------------------------------------------------
 # File readers
 # --------------------------------------------------------------------------------------------
@@ -398,7 +387,7 @@ class _IdxSource(_DownloadableSource):
         return self.class_names
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         getattr(datasets, self.folder)(root=str(self.root), train=True, download=True)
 
 
@@ -420,7 +409,7 @@ class MNISTSource(_IdxSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the MNIST files in ``data/MNIST/raw``):
         >>> source = MNISTSource("data", subsets=("test",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.inputs.shape, data.inputs.dtype  # doctest: +SKIP
@@ -454,7 +443,7 @@ class FashionMNISTSource(_IdxSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the Fashion-MNIST files in ``data/FashionMNIST/raw``):
         >>> source = FashionMNISTSource("data")
         >>> data = source.load()  # doctest: +SKIP
         >>> len(data), data.classes[0]  # doctest: +SKIP
@@ -510,7 +499,7 @@ class _CIFARSource(_DownloadableSource):
         return _as_names(_pickle_entry(_read_pickle(path), self.names_key, path), self.num_classes, path)
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         getattr(datasets, self.torchvision_class)(root=str(self.root), train=True, download=True)
 
 
@@ -531,7 +520,7 @@ class CIFAR10Source(_CIFARSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the CIFAR-10 files in ``data/cifar-10-batches-py``):
         >>> source = CIFAR10Source("data", subsets=("train",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.sample_shape, data.classes[:2]  # doctest: +SKIP
@@ -569,7 +558,7 @@ class CIFAR100Source(_CIFARSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the CIFAR-100 files in ``data/cifar-100-python``):
         >>> source = CIFAR100Source("data")
         >>> data = source.load()  # doctest: +SKIP
         >>> data.num_classes, data.classes[0]  # doctest: +SKIP
@@ -609,7 +598,7 @@ class STL10Source(_DownloadableSource):
         ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names
             ``"unlabeled"``.
 
-    Example:
+    Example (not run: it needs the STL-10 files in ``data/stl10_binary``):
         >>> source = STL10Source("data", subsets=("test",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.sample_shape  # doctest: +SKIP
@@ -653,7 +642,7 @@ class STL10Source(_DownloadableSource):
         return _as_names(names, self.num_classes, path)
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         datasets.STL10(root=str(self.root), split="train", download=True)
 
 
@@ -676,7 +665,7 @@ class SVHNSource(_DownloadableSource):
         TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
         ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
-    Example:
+    Example (not run: it needs the SVHN files in ``data/``):
         >>> source = SVHNSource("data", subsets=("train", "extra"))
         >>> data = source.load()  # doctest: +SKIP
         >>> len(data)  # doctest: +SKIP
@@ -692,10 +681,7 @@ class SVHNSource(_DownloadableSource):
         return [f"{split}_32x32.mat" for split in self.subsets]
 
     def _load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            from scipy.io import loadmat, whosmat
-        except ModuleNotFoundError as error:
-            raise ModuleNotFoundError("Reading SVHN's .mat files needs scipy: `pip install scipy`.") from error
+        from scipy.io import loadmat, whosmat
 
         path = self._locate(f"{split}_32x32.mat")
         try:
@@ -721,7 +707,7 @@ class SVHNSource(_DownloadableSource):
         return _DIGIT_CLASSES
 
     def _fetch(self) -> None:
-        datasets = _import_torchvision_datasets(self.title)
+        from torchvision import datasets  # only downloads need it
         for split in self.subsets:
             if self._find(f"{split}_32x32.mat") is None:
                 datasets.SVHN(root=str(self.root), split=split, download=True)
@@ -787,7 +773,7 @@ class TinyImageNetSource(DataSource):
         ValueError: if ``download`` is ``True``, or ``subsets`` is empty, repeats a split,
             names an unknown one, or names ``"test"``.
 
-    Example:
+    Example (not run: it needs the Tiny ImageNet files in ``data/tiny-imagenet-200``):
         >>> source = TinyImageNetSource("data", subsets=("val",))
         >>> data = source.load()  # doctest: +SKIP
         >>> data.inputs.shape, data.num_classes  # doctest: +SKIP

@@ -1,4 +1,4 @@
-"""Evaluation that tells whether forgetting happened (DESIGN §4).
+"""Evaluation that tells whether forgetting happened (the method: docs/evaluation.md).
 
 * :mod:`~lightning_unlearn.metrics.functional` — the maths as pure functions: FR, CFR, MIA score.
 * :mod:`~lightning_unlearn.metrics.oracle` — the shadow-model membership oracle (Forsaken §V-A).

@@ -1,4 +1,6 @@
-"""The arithmetic of unlearning evaluation, as pure functions (DESIGN §4).
+"""The arithmetic of unlearning evaluation, as pure functions.
+
+The method is written down in docs/evaluation.md (Membership oracle and FR; MIA score).
 
 Nothing here holds state or knows about processes: the torchmetrics classes in
 :mod:`lightning_unlearn.metrics.classes` gather per-sample values across ranks and call these.

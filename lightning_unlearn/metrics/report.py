@@ -1,4 +1,4 @@
-"""``UnlearningReport``: the original, the unlearned and the retrained model, side by side (DESIGN §4).
+"""``UnlearningReport``: the original, the unlearned and the retrained model, side by side (docs/evaluation.md).
 
 The ideal of every number is the *retrained* model's value, not a constant, so the report
 always shows the retrained model beside each method, on the same splits, in the same run.

@@ -310,7 +310,12 @@ class RetrainBaseline(UnlearningBaseline):
         TypeError: ``recipe`` is not a TrainingRecipe, or what :class:`UnlearningBaseline` raises.
 
     Example:
-        >>> model, seconds = run_baseline(RetrainBaseline(target, recipe=recipe), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm, recipe = DigitsDataModule(), TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(RetrainBaseline(target, recipe=recipe), dm)
+        >>> type(model).__name__, seconds > 0
+        ('MLP', True)
     """
 
     def __init__(
@@ -353,9 +358,14 @@ class ForgetGradientRecorder(Callback):
         RuntimeError: at fit start, gradient accumulation or more than one optimiser.
 
     Example:
-        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)  # doctest: +SKIP
-        >>> target = train_classifier(recipe, dm, callbacks=[recorder]).module  # doctest: +SKIP
-        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> dm.setup()
+        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)
+        >>> recipe = TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, callbacks=[recorder], enable_progress_bar=False).module
+        >>> len(recorder.contributions)  # one sum per epoch
+        5
     """
 
     def __init__(self, forget_indices: Sequence[int] | np.ndarray | torch.Tensor) -> None:
@@ -472,7 +482,15 @@ class SMUBaseline(UnlearningBaseline):
         RuntimeError: the recorder recorded nothing.
 
     Example:
-        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> dm.setup()
+        >>> recorder = ForgetGradientRecorder(dm.splits["forget"].indices)
+        >>> recipe = TrainingRecipe(max_epochs=5)
+        >>> target = train_classifier(recipe, dm, callbacks=[recorder], enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(SMUBaseline(target, recorder), dm)  # warns: Adam makes it a heuristic
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -548,7 +566,12 @@ class FinetuneBaseline(UnlearningBaseline):
         seed: seeds the MIA score.
 
     Example:
-        >>> model, seconds = run_baseline(FinetuneBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(FinetuneBaseline(target, max_epochs=2), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -578,7 +601,12 @@ class NegGradBaseline(UnlearningBaseline):
         seed: seeds the MIA score.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(NegGradBaseline(target, max_epochs=2), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -622,7 +650,12 @@ class NegGradPlusBaseline(UnlearningBaseline):
         ValueError: ``retain_weight`` outside (0, 1), or what :class:`UnlearningBaseline` raises.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradPlusBaseline(target, retain_weight=0.9), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> model, seconds = run_baseline(NegGradPlusBaseline(target, max_epochs=2, retain_weight=0.9), dm)
+        >>> type(model).__name__
+        'MLP'
     """
 
     def __init__(
@@ -713,7 +746,12 @@ def run_baseline(
         RuntimeError: no datamodule, neither here nor in the baseline.
 
     Example:
-        >>> model, seconds = run_baseline(NegGradBaseline(target), dm)  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> run = run_baseline(NegGradBaseline(target), dm, max_epochs=2, evaluate=True)
+        >>> type(run.model).__name__, run.seconds > 0
+        ('MLP', True)
     """
     if not isinstance(baseline, UnlearningBaseline):
         raise TypeError(f"Expected `baseline` to be an UnlearningBaseline, but got {type(baseline).__name__}.")

@@ -631,11 +631,20 @@ class FNNModule(UnlearningBaseline):
             than a layer, zero turns or epochs, an unknown layer or split name.
 
     Example:
-        >>> dm = DigitsDataModule()  # doctest: +SKIP
-        >>> target = train_classifier(TrainingRecipe(), dm).module  # doctest: +SKIP
-        >>> fnn = FNNModule(target, datamodule=dm, policy="rank", placement="2-L")  # doctest: +SKIP
-        >>> L.Trainer(callbacks=[MIAEarlyStopping(accuracy_floor=0.9)]).fit(fnn)  # doctest: +SKIP
-        >>> model = fnn.unlearned_model()  # doctest: +SKIP
+        >>> import lightning as L
+        >>> from lightning_unlearn import DigitsDataModule, MIAEarlyStopping, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
+        >>> fnn = FNNModule(target, datamodule=dm, policy="rank", placement="2-L", turns=2)
+        >>> stopper = MIAEarlyStopping(accuracy_floor=0.9)
+        >>> trainer = L.Trainer(
+        ...     max_epochs=fnn.total_epochs, callbacks=[stopper],
+        ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        ... )
+        >>> trainer.fit(fnn)  # stops at the first epoch the stopper accepts, else with the schedule
+        >>> model = fnn.unlearned_model()  # the target's network, forgetting layers folded in
+        >>> type(model).__name__, list(model.state_dict()) == list(target.backbone.state_dict())
+        ('MLP', True)
     """
 
     def __init__(

@@ -403,10 +403,13 @@ class ForsakenModule(L.LightningModule):
     Example:
         >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
         >>> dm = DigitsDataModule()
-        >>> target = train_classifier(TrainingRecipe(), dm).module.backbone  # doctest: +SKIP
-        >>> module = ForsakenModule(target, iterations=20)  # doctest: +SKIP
-        >>> L.Trainer(max_steps=20, logger=False).fit(module, datamodule=dm)  # doctest: +SKIP
-        >>> unlearned = module.unlearned_model()  # the target's class, θ_T loaded  # doctest: +SKIP
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module.backbone
+        >>> module = ForsakenModule(target, iterations=20)
+        >>> trainer = L.Trainer(max_steps=20, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+        >>> trainer.fit(module, datamodule=dm)
+        >>> unlearned = module.unlearned_model()  # the target's class, θ_T loaded
+        >>> type(unlearned).__name__, len(module.history)
+        ('MLP', 20)
     """
 
     def __init__(
@@ -800,11 +803,19 @@ class ForsakenModule(L.LightningModule):
             ValueError: ``server_lr`` not positive or ``batch_size`` below 1.
 
         Example:
-            >>> gradient = module.macforget_gradient(server_lr=0.1, batch_size=32)  # doctest: +SKIP
-            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)  # doctest: +SKIP
-            >>> for name, p in model.named_parameters():  # doctest: +SKIP
-            ...     p.grad = gradient[name] / 32
-            >>> sgd.step()  # model now holds θ_T  # doctest: +SKIP
+            >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+            >>> dm = DigitsDataModule()
+            >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module.backbone
+            >>> module = forsaken_unlearn(target, dm, iterations=5).module
+            >>> gradient = module.macforget_gradient(server_lr=0.1, batch_size=32)
+            >>> server = copy.deepcopy(target)  # the server's copy of θ0
+            >>> sgd = torch.optim.SGD(server.parameters(), lr=0.1)
+            >>> for name, p in server.named_parameters():
+            ...     p.grad = gradient[name] / 32  # the server averages over its batch of 32
+            >>> sgd.step()  # the server now holds θ_T
+            >>> theta_t = module.unlearned_parameters()
+            >>> all(torch.allclose(p, theta_t[name], atol=1e-6) for name, p in server.named_parameters())
+            True
         """
         eta = _check_number("server_lr", server_lr)
         if eta <= 0:
@@ -851,8 +862,12 @@ def forsaken_unlearn(
         TypeError, ValueError, RuntimeError: see :class:`ForsakenModule`.
 
     Example:
-        >>> result = forsaken_unlearn(target, dm, iterations=30)  # doctest: +SKIP
-        >>> result.model, result.seconds  # doctest: +SKIP
+        >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+        >>> dm = DigitsDataModule()
+        >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module.backbone
+        >>> result = forsaken_unlearn(target, dm, iterations=30)
+        >>> type(result.model).__name__, len(result.module.history), result.seconds > 0
+        ('MLP', 30, True)
     """
     module = ForsakenModule(target, **settings)
     seconds = fit_forsaken(module, datamodule, seed=seed)

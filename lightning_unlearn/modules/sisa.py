@@ -393,15 +393,21 @@ class SISAEnsemble:
             ``checkpoint_dir`` holding an ensemble built with other settings.
 
     Example:
+        >>> import tempfile
         >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict
         >>> dm = DigitsDataModule()
         >>> dm.setup()
-        >>> sisa = SISAEnsemble(dm, num_shards=4, num_slices=5, checkpoint_dir="sisa")  # doctest: +SKIP
-        >>> sisa.fit()  # doctest: +SKIP
-        >>> report = sisa.unlearn([int(dm.splits["forget"].indices[0])])  # doctest: +SKIP
-        >>> report.shards_retrained, report.total_slices  # doctest: +SKIP
-        ((2,), 3)
-        >>> predict(sisa.as_module(), dm.dataloader("test")).accuracy()  # doctest: +SKIP
+        >>> sisa = SISAEnsemble(
+        ...     dm, TrainingRecipe(max_epochs=5), num_shards=2, num_slices=3,
+        ...     checkpoint_dir=tempfile.mkdtemp(), progress_bar=False,
+        ... )
+        >>> sisa.fit().total_slices  # S × R steps
+        6
+        >>> report = sisa.unlearn([int(dm.splits["forget"].indices[0])])
+        >>> report.shards_retrained, report.slices_retrained  # only the shard holding the sample, from its slice on
+        ((1,), {1: 2})
+        >>> predict(sisa.as_module(), dm.dataloader("test")).accuracy() > 0.5
+        True
     """
 
     def __init__(
@@ -729,8 +735,16 @@ class SISAEnsemble:
             The steps trained per shard on this rank and the time.
 
         Example:
-            >>> sisa.fit().total_slices  # doctest: +SKIP
-            20
+            >>> import tempfile
+            >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe
+            >>> sisa = SISAEnsemble(
+            ...     DigitsDataModule(), TrainingRecipe(max_epochs=3), num_shards=2, num_slices=2,
+            ...     checkpoint_dir=tempfile.mkdtemp(), progress_bar=False,
+            ... )
+            >>> sisa.fit().total_slices  # S × R steps
+            4
+            >>> sisa.fit().total_slices  # complete already: nothing to train
+            0
         """
         start = time.perf_counter()
         pending = self.pending_requests()
@@ -766,9 +780,20 @@ class SISAEnsemble:
             ValueError: no index, an index twice, or an index that is not in ``target_train``.
 
         Example:
-            >>> report = sisa.unlearn([1001])  # doctest: +SKIP
-            >>> report.shards_retrained, report.slices_retrained  # doctest: +SKIP
-            ((3,), {3: 2})
+            >>> import tempfile
+            >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe
+            >>> dm = DigitsDataModule()
+            >>> sisa = SISAEnsemble(
+            ...     dm, TrainingRecipe(max_epochs=3), num_shards=2, num_slices=2,
+            ...     checkpoint_dir=tempfile.mkdtemp(), progress_bar=False,
+            ... )
+            >>> _ = sisa.fit()
+            >>> index = int(dm.splits["forget"].indices[0])
+            >>> report = sisa.unlearn([index])
+            >>> report.newly_forgotten == (index,), report.shards_retrained, report.slices_retrained
+            (True, (1,), {1: 2})
+            >>> sisa.unlearn([index]).already_forgotten == (index,)  # a second request costs nothing
+            True
         """
         start = time.perf_counter()
         requested = _as_index_array(indices)
@@ -888,8 +913,10 @@ class SISADPEnsemble(SISAEnsemble):
         ValueError: ``dp_epsilon`` ≤ 0 (or None), and everything :class:`SISAEnsemble` raises.
 
     Example:
-        >>> sisa_dp = SISADPEnsemble(dm, num_shards=4, num_slices=5, checkpoint_dir="sisa_dp")  # doctest: +SKIP
-        >>> round(sisa_dp.dp_sigma, 2)  # doctest: +SKIP
+        >>> import tempfile
+        >>> from lightning_unlearn import DigitsDataModule
+        >>> sisa_dp = SISADPEnsemble(DigitsDataModule(), num_shards=4, num_slices=5, checkpoint_dir=tempfile.mkdtemp())
+        >>> round(sisa_dp.dp_sigma, 2)  # ε = 16, δ = 1e-5, sensitivity 2·C = 20
         6.88
     """
 

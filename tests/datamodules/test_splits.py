@@ -1,4 +1,4 @@
-"""The splits of DESIGN §3: disjoint, complete, deterministic, and never leaking a forget
+"""The splits (docs/evaluation.md, Splits): disjoint, complete, deterministic, and never leaking a forget
 sample to the shadow side."""
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from torch import nn
 
 from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
 from lightning_unlearn.datamodules import DataSource, SourceData, SplitDataset, UnlearningDataModule
+from lightning_unlearn.metrics import ShadowModelOracle, forgetting_rate_from_membership, mia_score_from_logits
 from lightning_unlearn.models import MLP, VGG16, LinearSVM, LogisticRegression, SmallCNN
 from lightning_unlearn.modules.forsaken import (
     ForsakenModule,
@@ -78,6 +79,12 @@ def retrained(digits: DigitsDataModule, recipe: TrainingRecipe) -> nn.Module:
     return train_classifier(recipe, digits, "retain").module.backbone.eval()
 
 
+@pytest.fixture(scope="module")
+def oracle(digits: DigitsDataModule, recipe: TrainingRecipe) -> ShadowModelOracle:
+    """The shadow-model membership oracle, fitted with the target's recipe."""
+    return ShadowModelOracle().fit(recipe, digits, trainer_overrides=dict(enable_progress_bar=False))
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
@@ -87,6 +94,13 @@ def _fit(module: ForsakenModule, datamodule: UnlearningDataModule, **trainer: An
     fitter = L.Trainer(**settings)
     fitter.fit(module, datamodule=datamodule)
     return fitter
+
+
+def _mia(model: nn.Module, datamodule: UnlearningDataModule) -> float:
+    """The MIA score of the forget set (members) against ``heldout`` (non-members of its distribution)."""
+    forget = predict(model, datamodule.dataloader("forget"))
+    heldout = predict(model, datamodule.dataloader("heldout"))
+    return mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets).score
 
 
 def _max_confidence_gap(model: nn.Module, datamodule: UnlearningDataModule) -> float:
@@ -200,6 +214,11 @@ def test_forgetting_on_the_digits_ood_scenario(
     assert gap_before >= 0.1
     assert abs(gap_after) <= 0.06, (gap_before, gap_after)
 
+    # a fresh attack on forget vs heldout loses most of its edge (about 0.94 before, 0.71 after)
+    mia_before, mia_after = _mia(target, digits), _mia(unlearned, digits)
+    assert mia_before >= 0.85
+    assert mia_after <= mia_before - 0.1, (mia_before, mia_after)
+
     # the KL to the non-member posterior fell by a wide margin
     kls = [entry["kl"] for entry in result.module.history]
     assert kls[-1] < 0.2 * kls[0]
@@ -224,14 +243,39 @@ def test_per_class_posterior_keeps_the_arg_max(target: nn.Module, digits: Digits
 
 
 def test_forgetting_rate_with_the_shadow_oracle(
-    target: nn.Module, recipe: TrainingRecipe, digits: DigitsDataModule
+    target: nn.Module, oracle: ShadowModelOracle, digits: DigitsDataModule
 ) -> None:
-    metrics = pytest.importorskip("lightning_unlearn.metrics")
-    oracle = metrics.ShadowModelOracle().fit(recipe, digits, trainer_overrides=dict(enable_progress_bar=False))
     unlearned = forsaken_unlearn(target, digits, iterations=20, posterior="nearest").model
     result = oracle.forgetting_rate(target, unlearned, digits)
     assert result.oracle_reliable
     assert result.value >= 0.9, result
+
+
+def test_per_class_posterior_lowers_the_oracles_membership_calls(
+    target: nn.Module, oracle: ShadowModelOracle, digits: DigitsDataModule
+) -> None:
+    """The paper's P at the module's defaults (T = 20): FR well above the 0 of a method that does nothing."""
+    unlearned = forsaken_unlearn(target, digits).model
+    forget = digits.dataloader("forget")
+    before = oracle.predict_membership(target, forget)
+    after = oracle.predict_membership(unlearned, forget)
+    assert before.float().mean() >= 0.8  # the oracle sees the memorised forget set as members
+    forgetting_rate = forgetting_rate_from_membership(before, after)
+    assert forgetting_rate >= 0.15, forgetting_rate  # 0.31 on this seed; the retrained model scores 0.87
+    assert after.float().mean() <= before.float().mean() - 0.1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="per-class P keeps each forget sample's arg-max, its inserted label, so the loss on that label stays"
+    " low and a fresh attack still tells forget from heldout: 0.937 before, 0.925 after T = 20 (±0.024), and"
+    " at least 0.92 at every fifth iteration up to T = 60; the `nearest` P lowers it (see the test above)",
+)
+def test_per_class_posterior_lowers_the_mia_score(target: nn.Module, digits: DigitsDataModule) -> None:
+    unlearned = forsaken_unlearn(target, digits).model
+    before, after = _mia(target, digits), _mia(unlearned, digits)
+    assert before >= 0.85
+    assert after <= before - 0.1, (before, after)
 
 
 # ---------------------------------------------------------------------------- MacForget
@@ -257,6 +301,45 @@ def test_macforget_gradient_brings_a_plain_sgd_server_to_theta_t(
     accumulated = module.mask_gradient
     for name, p in target.named_parameters():  # θ_T = θ0 − μ, μ = Σ ξ·μ_t
         torch.testing.assert_close(p.detach() - accumulated[name], theta_t[name], rtol=0, atol=0)
+
+
+def test_unlearned_parameters_match_a_replay_of_every_mask_gradient(
+    target: nn.Module, digits: DigitsDataModule
+) -> None:
+    """θ_T = θ0 − Σ_t ξ·μ_t, with each μ_t rebuilt by hand from what the generator was given at step t."""
+    xi, initial_gain, iterations = 0.5, 1e-2, 6
+    module = ForsakenModule(target, iterations=iterations, xi=xi, initial_gain=initial_gain)
+    calls: list[tuple[dict[str, torch.Tensor], list[torch.Tensor]]] = []
+
+    def record(generator: nn.Module, inputs: tuple[Any, ...]) -> None:
+        directions = {name: d.detach().clone() for name, d in inputs[0].items()}
+        calls.append((directions, [g.detach().clone() for g in module.generator.gain]))
+
+    module.generator.register_forward_pre_hook(record)
+    _fit(module, digits)
+    assert len(calls) == iterations  # Adam evaluates the loss once per iteration
+
+    theta0 = _snapshot(target)
+    expected = {name: p.clone() for name, p in theta0.items()}
+    for directions, gains in calls:  # μ_t = initial_gain · ρ_t ⊙ d_t, ρ_t one gain per neuron (first dimension)
+        for index, name in enumerate(module.parameter_names):
+            direction = directions[name]
+            gain = gains[index].reshape((-1,) + (1,) * (direction.dim() - 1)) if direction.dim() else gains[index]
+            expected[name] -= xi * initial_gain * gain * direction
+    theta_t = module.unlearned_parameters()
+    for name in theta0:
+        assert not torch.allclose(expected[name], theta0[name])  # the replay moved every tensor
+        torch.testing.assert_close(theta_t[name], expected[name], rtol=0, atol=1e-6)
+    state = module.unlearned_model().state_dict()
+    for name in theta0:
+        torch.testing.assert_close(state[name], expected[name], rtol=0, atol=1e-6)
+
+    # The last KL the module logged was taken at θ_T: the returned model, run as a plain network, gives it back.
+    inputs = next(iter(digits.dataloader("forget", batch_size=len(digits.splits["forget"])))).inputs
+    with torch.no_grad():
+        logits = module.unlearned_model()(inputs)
+    kl = F.kl_div(logits.log_softmax(dim=1), module.forget_posterior, reduction="batchmean")
+    assert kl.item() == pytest.approx(module.history[-1]["kl"], rel=1e-4)
 
 
 # ---------------------------------------------------------------------------- results
