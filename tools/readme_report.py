@@ -47,7 +47,8 @@ def printed_report(extra: list[str]) -> str:
     start = next((i for i, line in enumerate(lines) if line.startswith("Unlearning report:")), None)
     if start is None:
         raise SystemExit("readme_report: the main job printed no 'Unlearning report:' block.")
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("wrote ") or not lines[i].strip()), len(lines))
+    ends = (i for i in range(start, len(lines)) if lines[i].startswith("wrote ") or not lines[i].strip())
+    end = next(ends, len(lines))
     return "\n".join(lines[start:end])
 
 
