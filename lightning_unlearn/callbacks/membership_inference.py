@@ -68,7 +68,7 @@ class MembershipInferenceCallback(Callback):
         ... )
         >>> trainer.fit(module)
         >>> sorted(name for name in trainer.callback_metrics if name.startswith("membership/"))
-        ['membership/fr', 'membership/mia', 'membership/mia_auc']
+        ['membership/fr', 'membership/mia', 'membership/mia_auc', 'membership/mia_group_size', 'membership/mia_loss_auc']
     """
 
     def __init__(
