@@ -67,7 +67,7 @@ class MembershipInferenceCallback(Callback):
         ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
         ... )
         >>> trainer.fit(module)
-        >>> sorted(name.removeprefix("membership/") for name in trainer.callback_metrics if name.startswith("membership/"))
+        >>> sorted(name[11:] for name in trainer.callback_metrics if name.startswith("membership/"))
         ['fr', 'mia', 'mia_auc', 'mia_group_size', 'mia_loss_auc']
     """
 
