@@ -35,6 +35,7 @@ from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.inference import predict
 from lightning_unlearn.metrics.oracle import ShadowModelOracle
 from lightning_unlearn.metrics.report import UnlearningReport
+from lightning_unlearn.preflight import check_experiment
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "ExperimentContext", "ExperimentResult", "MethodOutcome", "run_experiment"]
@@ -148,7 +149,9 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
 
         max_epochs = settings.pop("max_epochs", None)
         if name == "smu":
-            baseline: Any = baselines.SMUBaseline(context.target, context.recorder, datamodule=context.datamodule)
+            baseline: Any = baselines.SMUBaseline(
+                context.target, context.recorder, datamodule=context.datamodule, **settings
+            )
         else:
             classes = {
                 "finetune": baselines.FinetuneBaseline,
@@ -258,7 +261,9 @@ def run_experiment(
         The report, each method's outcome, each stage's time and the files written.
 
     Raises:
-        ValueError: an unknown method name.
+        ValueError, TypeError: an unknown method name, setting or setting value, raised before anything
+            trains (see :func:`~lightning_unlearn.preflight.check_experiment`).
+        FileNotFoundError: a data file is missing, raised before anything trains.
     """
     with _lightning_banners_silenced():
         return _run(datamodule, recipe, methods, output_dir, cache_dir, logger, progress_bar, plots, seed)
@@ -277,10 +282,7 @@ def _run(
 ) -> ExperimentResult:
     datamodule = datamodule if datamodule is not None else DigitsDataModule()
     recipe = recipe if recipe is not None else TrainingRecipe()
-    chosen = {name: dict(settings or {}) for name, settings in (methods or DEFAULT_METHODS).items()}
-    unknown = [name for name in chosen if name not in METHODS]
-    if unknown:
-        raise ValueError(f"Expected method names from {sorted(METHODS)}, but got {unknown}.")
+    chosen = check_experiment(datamodule, methods or DEFAULT_METHODS, available=METHODS)
     stage_seconds: dict[str, float] = {}
     reused: dict[str, bool] = {}
     cache = ArtifactCache(cache_dir)
