@@ -5,6 +5,8 @@
   given by ``class_path`` (see ``configs/``).
 * ``lightning-unlearn experiment [--config FILE]`` — the main job on the embedded digits
   data: build the splits, train the target and the shadow, print what they learnt.
+
+A mistake in the input is one line on stderr and exit status 2 (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ commands:
   validate     validate a module
   test         test a module
   predict      predict with a module
+
+A mistake in the input is one line on stderr and exit status 2; --debug (anywhere) or
+LIGHTNING_UNLEARN_DEBUG=1 shows the traceback.
 """
 
 
@@ -63,6 +68,16 @@ def _wandb_offline_without_credentials() -> None:
     os.environ["WANDB_MODE"] = "offline"
 
 
+#: The exit status of a run stopped by a mistake in its input (argparse's and jsonargparse's too).
+ERROR_EXIT_CODE = 2
+#: Errors that mean "bad input" (``OSError`` covers a missing file): one line, no traceback, unless debugging.
+INPUT_ERRORS = (ValueError, TypeError, KeyError, RuntimeError, OSError)
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "LIGHTNING_UNLEARN_DEBUG"
+#: The datamodule of the main job, which ``--data.KEY VALUE`` alone configures.
+DEFAULT_DATA = "lightning_unlearn.DigitsDataModule"
+
+
 def _experiment(args: Sequence[str]) -> None:
     from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch.loggers import Logger
@@ -78,7 +93,9 @@ def _experiment(args: Sequence[str]) -> None:
         ),
     )
     parser.add_argument("--config", action=ActionConfigFile, help="A YAML file with any of the options below.")
-    parser.add_subclass_arguments(UnlearningDataModule, "data", required=False, help="The datamodule (default digits).")
+    parser.add_subclass_arguments(
+        UnlearningDataModule, "data", required=False, help=f"The datamodule (default {DEFAULT_DATA})."
+    )
     parser.add_class_arguments(TrainingRecipe, "recipe", help="How the target, shadow and retrained model are trained.")
     parser.add_argument(
         "--methods",
@@ -94,8 +111,8 @@ def _experiment(args: Sequence[str]) -> None:
     parser.add_argument("--progress_bar", type=bool, default=True, help="Show progress bars while training.")
     parser.add_argument("--plots", type=bool, default=True, help="Draw the PNG pictures.")
     parser.add_argument("--seed", type=int, default=0, help="Seeds every method.")
-    config = parser.parse_args(list(args))
-    objects = parser.instantiate_classes(config)
+    config = parser.parse_args(_with_default_data(list(args)))
+    objects = parser.instantiate(config)
     logger = objects.get("logger")
     try:
         run_experiment(
@@ -116,9 +133,90 @@ def _experiment(args: Sequence[str]) -> None:
             logger.experiment.finish()
 
 
+def _with_default_data(args: list[str]) -> list[str]:
+    """Select the default datamodule before the first ``--data.KEY`` option when nothing else chose one.
+
+    ``--data.forget_size 500`` on its own would otherwise leave jsonargparse without a class
+    for ``data``. The default is chosen only for a setting the digits datamodule has, and only
+    when neither ``--data CLASS`` nor an earlier ``--config`` with a ``data`` entry chose a class.
+    """
+    import inspect
+
+    import yaml
+
+    from lightning_unlearn.datamodules.digits import DigitsDataModule
+
+    digits_settings = set(inspect.signature(DigitsDataModule.__init__).parameters) - {"self"}
+    chosen = False
+    for position, argument in enumerate(args):
+        option = argument.partition("=")[0]
+        if option == "--data":
+            return args
+        if (option == "--config" and position + 1 < len(args)) or argument.startswith("--config="):
+            path = argument.partition("=")[2] or args[position + 1]
+            try:
+                content = yaml.safe_load(Path(path).read_text())
+            except (OSError, yaml.YAMLError):
+                continue  # jsonargparse reports the file's problem itself
+            chosen = chosen or (isinstance(content, dict) and content.get("data") is not None)
+        elif option.startswith("--data.") and not option.startswith("--data.help"):
+            key = option.removeprefix("--data.").removeprefix("init_args.").partition(".")[0]
+            if chosen or key not in digits_settings:
+                return args
+            return [*args[:position], f"--data={DEFAULT_DATA}", *args[position:]]
+    return args
+
+
+def _split_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug``, and whether to show tracebacks (``--debug`` or ``LIGHTNING_UNLEARN_DEBUG=1``)."""
+    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
+    return [argument for argument in argv if argument != DEBUG_FLAG], debug
+
+
+def _root_message(error: BaseException) -> str:
+    """The message of the error at the root of a chain (the one that names the setting), on one line."""
+    seen = {id(error)}
+    while True:
+        cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if not isinstance(cause, INPUT_ERRORS) or id(cause) in seen:
+            break
+        seen.add(id(cause))
+        error = cause
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    return " ".join(str(message).split()) or type(error).__name__
+
+
 def main(args: Sequence[str] | None = None) -> None:
-    """Entry point of the ``lightning-unlearn`` console script."""
-    argv = list(sys.argv[1:] if args is None else args)
+    """Entry point of the ``lightning-unlearn`` console script.
+
+    A mistake in the input (a ``ValueError``, ``TypeError``, ``KeyError``, ``RuntimeError`` or
+    ``OSError`` such as ``FileNotFoundError``) is printed as one line,
+    ``lightning-unlearn: error: <message>``, on stderr, and the command exits with status 2, as
+    jsonargparse does for its own errors; for a chain of errors the message is the root's, which
+    names the setting. Ctrl-C exits with status 130. ``--debug`` anywhere in the arguments, or
+    the environment variable ``LIGHTNING_UNLEARN_DEBUG=1``, shows the traceback instead.
+
+    Args:
+        args: the arguments after the program's name (default: ``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: after printing an error or the help.
+    """
+    argv, debug = _split_debug(list(sys.argv[1:] if args is None else args))
+    try:
+        _main(argv)
+    except INPUT_ERRORS as error:
+        if debug:
+            raise
+        print(f"lightning-unlearn: error: {_root_message(error)}", file=sys.stderr)
+        raise SystemExit(ERROR_EXIT_CODE) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        raise SystemExit(130) from None  # what a shell reports for Ctrl-C; the pipeline said where it stopped
+
+
+def _main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return
