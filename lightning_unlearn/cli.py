@@ -82,15 +82,18 @@ def _experiment(args: Sequence[str]) -> None:
     from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch.loggers import Logger
 
+    import lightning_unlearn.datamodules.vision  # noqa: F401  (its sources by short name: --data.source MNISTSource)
     from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, run_experiment
     from lightning_unlearn.training import TrainingRecipe
 
     parser = ArgumentParser(
         prog="lightning-unlearn experiment",
         description=(
-            "Train the target and the shadow, fit the membership oracle, unlearn with each method, retrain, and"
-            " compare: prints the table and writes report.md, report.json and the plots."
+            "Train the target and the shadow, fit the membership oracle, unlearn with each method, retrain, and\n"
+            "compare: prints the table and writes report.md, report.json and the plots."
         ),
+        epilog=_experiment_epilog(METHODS, DEFAULT_METHODS),
+        formatter_class=_help_formatter(),
     )
     parser.add_argument("--config", action=ActionConfigFile, help="A YAML file with any of the options below.")
     parser.add_subclass_arguments(
@@ -165,6 +168,74 @@ def _with_default_data(args: list[str]) -> list[str]:
                 return args
             return [*args[:position], f"--data={DEFAULT_DATA}", *args[position:]]
     return args
+
+
+def _experiment_epilog(methods: Any, defaults: Any) -> str:
+    """The methods and the data sources, one line each, for ``experiment --help``."""
+    from lightning_unlearn.method_settings import method_settings
+
+    lines = [
+        "methods (--methods '{NAME: {SETTING: VALUE}}'; a setting is an argument of the class named; * by default):"
+    ]
+    for name in methods:
+        spec = method_settings(name)
+        summary = f"{spec.summary()} [{spec.receiver_name}]" if spec is not None else ""
+        lines.append(f"  {name + (' *' if name in defaults else ''):<15}{summary}")
+    lines += [
+        "",
+        f"data sources (the default data is {DEFAULT_DATA}, bundled, no download; for another dataset:",
+        "  --data lightning_unlearn.UnlearningDataModule --data.source CLASS --data.source.root DIR):",
+    ]
+    lines += [f"  {source.__name__:<22}{summary}" for source, summary in _data_sources()]
+    lines += [
+        "",
+        "--data.help CLASS, --recipe.backbone.help CLASS and --logger.help CLASS show one class's options;",
+        "--print_config prints every setting; --debug shows the traceback of an error.",
+    ]
+    return "\n".join(lines)
+
+
+def _data_sources() -> list[tuple[type, str]]:
+    """Every public, concrete :class:`DataSource`, the bundled one first, then vision, then text; with its summary."""
+    import inspect
+
+    from lightning_unlearn.datamodules import DataSource, sources, text, vision
+
+    order = [sources.__name__, vision.__name__, text.__name__]
+    found: list[type] = []
+
+    def visit(parent: type) -> None:
+        subclass: type
+        for subclass in parent.__subclasses__():
+            if not subclass.__name__.startswith("_") and not inspect.isabstract(subclass):
+                found.append(subclass)
+            visit(subclass)
+
+    visit(DataSource)
+    found.sort(key=lambda source: order.index(source.__module__) if source.__module__ in order else len(order))
+    return [(source, (inspect.getdoc(source) or "").partition("\n")[0]) for source in found]
+
+
+def _help_formatter() -> type:
+    """jsonargparse's formatter, keeping the epilog's lines and listing at most a few known subclasses."""
+    import argparse
+
+    from jsonargparse import DefaultHelpFormatter
+
+    class Formatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        def _get_help_string(self, action: argparse.Action) -> str:
+            text = super()._get_help_string(action)
+            head, found, listed = text.partition(", known subclasses: ")
+            if not found:
+                return text
+            names = listed.removesuffix(")").split(", ")
+            if len(names) <= 8:
+                return text
+            ours = [name for name in names if name.startswith(("lightning_unlearn.models.", "lightning_unlearn.text_"))]
+            option = "--" + action.dest + ".help CLASS"
+            return f"{head}, any of {len(names)} subclasses, e.g. {', '.join(ours)}; {option} shows one's options)"
+
+    return Formatter
 
 
 def _split_debug(argv: list[str]) -> tuple[list[str], bool]:

@@ -82,11 +82,23 @@ def test_every_paper_config_parses(config: Path, capsys: pytest.CaptureFixture[s
     assert printed["methods"] and printed["data"]["class_path"].startswith("lightning_unlearn.")
 
 
-def test_experiment_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_experiment_help_is_short_and_lists_methods_and_sources(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment", "--help"])
     assert exit_info.value.code == 0
-    assert "--methods" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert len(printed.splitlines()) < 150
+    assert "--methods" in printed and "torch.nn.Identity" not in printed
+    assert re.search(r"^  forsaken \*\s+Forsaken unlearning \(Algorithm 1\)", printed, flags=re.MULTILINE)
+    assert re.search(r"^  MNISTSource\s+MNIST handwritten digits", printed, flags=re.MULTILINE)
+    assert "--recipe.backbone.help CLASS" in printed
+
+
+def test_a_backbones_options_stay_reachable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--recipe.backbone.help", "lightning_unlearn.models.MLP"])
+    assert exit_info.value.code == 0
+    assert "--recipe.backbone.in_features" in capsys.readouterr().out
 
 
 def test_a_data_setting_alone_applies_to_the_default_digits(capsys: pytest.CaptureFixture[str]) -> None:
