@@ -111,7 +111,12 @@ def _experiment(args: Sequence[str]) -> None:
         "--cache_dir", type=str | None, default=".cache/lightning-unlearn", help="Cache of targets and oracles."
     )
     parser.add_subclass_arguments(Logger, "logger", required=False, help="A Lightning logger, e.g. WandbLogger.")
-    parser.add_argument("--progress_bar", type=bool, default=True, help="Show progress bars while training.")
+    parser.add_argument(
+        "--progress_bar",
+        type=bool | None,
+        default=None,
+        help="Progress bars (on stderr) while training; null: only when stderr is a terminal.",
+    )
     parser.add_argument("--plots", type=bool, default=True, help="Draw the PNG pictures.")
     parser.add_argument("--seed", type=int, default=0, help="Seeds every method.")
     config = parser.parse_args(_with_default_data(list(args)))

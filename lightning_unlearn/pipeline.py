@@ -36,6 +36,7 @@ from lightning_unlearn.inference import predict
 from lightning_unlearn.metrics.oracle import ShadowModelOracle
 from lightning_unlearn.metrics.report import UnlearningReport
 from lightning_unlearn.preflight import check_experiment
+from lightning_unlearn.progress import progress_callbacks, show_progress
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "ExperimentContext", "ExperimentResult", "MethodOutcome", "run_experiment"]
@@ -108,7 +109,7 @@ def _fnn(context: ExperimentContext, **settings: Any) -> MethodOutcome:
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=context.progress_bar,
-        callbacks=[stopper],
+        callbacks=[stopper, *progress_callbacks(context.progress_bar)],
     )
     start = time.perf_counter()
     trainer.fit(module)
@@ -160,7 +161,11 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
             }
             baseline = classes[name](context.target, datamodule=context.datamodule, **settings)
         run = baselines.run_baseline(
-            baseline, max_epochs=max_epochs, seed=context.seed, progress_bar=context.progress_bar
+            baseline,
+            max_epochs=max_epochs,
+            seed=context.seed,
+            progress_bar=context.progress_bar,
+            callbacks=progress_callbacks(context.progress_bar),
         )
         return MethodOutcome(run.model, run.seconds)
 
@@ -239,7 +244,7 @@ def run_experiment(
     output_dir: str | os.PathLike[str] | None = "outputs/digits",
     cache_dir: str | os.PathLike[str] | None = ".cache/lightning-unlearn",
     logger: Logger | None = None,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     plots: bool = True,
     seed: int = 0,
 ) -> ExperimentResult:
@@ -253,7 +258,7 @@ def run_experiment(
         output_dir: where ``report.md``, ``report.json``, ``manifest.json`` and the plots go.
         cache_dir: where trained targets and oracles are cached; ``None`` disables the cache.
         logger: a Lightning logger (e.g. ``WandbLogger``) that receives the table and plots.
-        progress_bar: Lightning's progress bars during training stages.
+        progress_bar: progress bars (on stderr) during training stages; ``None``: when stderr is a terminal.
         plots: draw the PNG pictures.
         seed: seeds every method.
 
@@ -276,13 +281,14 @@ def _run(
     output_dir: str | os.PathLike[str] | None,
     cache_dir: str | os.PathLike[str] | None,
     logger: Logger | None,
-    progress_bar: bool,
+    progress_bar: bool | None,
     plots: bool,
     seed: int,
 ) -> ExperimentResult:
     datamodule = datamodule if datamodule is not None else DigitsDataModule()
     recipe = recipe if recipe is not None else TrainingRecipe()
     chosen = check_experiment(datamodule, methods or DEFAULT_METHODS, available=METHODS)
+    progress_bar = show_progress(progress_bar)
     stage_seconds: dict[str, float] = {}
     reused: dict[str, bool] = {}
     cache = ArtifactCache(cache_dir)
