@@ -11,6 +11,7 @@ A mistake in the input is one line on stderr and exit status 2 (``--debug`` show
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Sequence
@@ -84,13 +85,14 @@ def _experiment(args: Sequence[str]) -> None:
 
     import lightning_unlearn.datamodules.vision  # noqa: F401  (its sources by short name: --data.source MNISTSource)
     from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, run_experiment
+    from lightning_unlearn.run_record import write_config
     from lightning_unlearn.training import TrainingRecipe
 
     parser = ArgumentParser(
         prog="lightning-unlearn experiment",
         description=(
             "Train the target and the shadow, fit the membership oracle, unlearn with each method, retrain, and\n"
-            "compare: prints the table and writes report.md, report.json and the plots."
+            "compare: prints the table and writes report.md, report.json, run.json, config.yaml and the plots."
         ),
         epilog=_experiment_epilog(METHODS, DEFAULT_METHODS),
         formatter_class=_help_formatter(),
@@ -139,6 +141,12 @@ def _experiment(args: Sequence[str]) -> None:
 
         if isinstance(logger, WandbLogger):  # close the run, so it is complete on disk (and synced online)
             logger.experiment.finish()
+    if objects.output_dir is not None:
+        if config.methods is None:  # the methods that ran, so the file reruns the same comparison
+            config.methods = copy.deepcopy(DEFAULT_METHODS)
+        header = "# The resolved configuration of this run; run.json adds every method's defaults and the machine.\n"
+        written = write_config(objects.output_dir, header + parser.dump(config, skip_unset=False))
+        print(f"wrote {written}")
 
 
 def _with_default_data(args: list[str]) -> list[str]:

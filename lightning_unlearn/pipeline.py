@@ -392,6 +392,7 @@ def _run(
     files: list[Path] = []
     if out is not None:
         files += _write_outputs(out, datamodule, report, outcomes, stage_seconds, reused)
+        files.append(_write_run_record(out, datamodule, recipe, chosen, cache_dir, progress_bar, plots, seed))
         if plots:
             files += _draw_plots(out, context, report, outcomes)
         for path in files:
@@ -594,6 +595,33 @@ def _log_to_logger(
         for image in images:
             logger.log_image(key=image.stem, images=[str(image)])
     logger.save()
+
+
+# ---------------------------------------------------------------------------- the run's record
+def _write_run_record(
+    out: Path,
+    datamodule: UnlearningDataModule,
+    recipe: TrainingRecipe,
+    methods: Mapping[str, Mapping[str, Any]],
+    cache_dir: str | os.PathLike[str] | None,
+    progress_bar: bool,
+    plots: bool,
+    seed: int,
+) -> Path:
+    """``run.json`` beside the report: every setting with its defaults, the versions and the device."""
+    from lightning_unlearn.run_record import experiment_settings, write_run_record
+
+    settings = experiment_settings(
+        datamodule,
+        recipe,
+        methods,
+        output_dir=str(out),
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        progress_bar=progress_bar,
+        plots=plots,
+        seed=seed,
+    )
+    return write_run_record(out, settings)
 
 
 def _smu_details(context: ExperimentContext) -> dict[str, Any]:

@@ -69,7 +69,18 @@ def test_every_digits_experiment_runs_in_full(
     names = [model["name"] for model in report["report"]["models"]]
     methods = yaml.safe_load(config.read_text())["methods"]
     assert names == ["original", *methods, "retrained"]
-    assert {"report.md", "report.json", "manifest.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"report.md", "report.json", "manifest.json", "run.json", "config.yaml"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert list(record["settings"]["methods"]) == list(methods)
+    assert {"lightning_unlearn", "torch", "lightning", "device"} <= set(record["environment"])
+    # The recorded configuration is a config the command accepts back, naming the same methods.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--config", str(tmp_path / "config.yaml"), "--print_config"])
+    assert exit_info.value.code == 0
+    assert list(yaml.safe_load(capsys.readouterr().out)["methods"]) == list(methods)
 
 
 @pytest.mark.parametrize("config", PAPER_EXPERIMENTS, ids=short)

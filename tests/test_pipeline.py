@@ -73,6 +73,10 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     assert rows["forsaken"]["speedup"] == pytest.approx(rows["retrained"]["seconds"] / rows["forsaken"]["seconds"])
     markdown = (tmp_path / "report.md").read_text()
     assert "| forsaken |" in markdown and "Time per stage" in markdown
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["settings"]["methods"]["forsaken"]["iterations"] == 5
+    assert record["settings"]["methods"]["forsaken"]["xi"] == 1.0, "defaults filled in"
+    assert record["settings"]["recipe"]["max_epochs"] == 20
 
 
 def test_default_settings_warn_nothing_and_draw_no_bars_off_a_terminal(
