@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
+__all__ = ["group_label", "plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
 
 _REQUIRED = ("epoch", "acc", "mia")
 
@@ -164,6 +164,24 @@ def _savefig(figure: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def group_label(name: str, shown: int, size: int) -> str:
+    """A legend entry giving a group's true size, and how many of its samples are drawn when not all are.
+
+    Args:
+        name: the group's name.
+        shown: how many of its samples the picture draws.
+        size: how many samples the group has.
+
+    Returns:
+        The legend text.
+
+    Example:
+        >>> group_label("forget", 300, 315), group_label("forget", 179, 179)
+        ('forget (315, 300 drawn)', 'forget (179)')
+    """
+    return f"{name} ({size})" if shown >= size else f"{name} ({size:,}, {shown:,} drawn)"
+
+
 def plot_posterior_tsne(
     groups_before: Mapping[str, torch.Tensor],
     groups_after: Mapping[str, torch.Tensor],
@@ -186,7 +204,8 @@ def plot_posterior_tsne(
         path: where the PNG is written.
         method: the unlearned model's name, for the title.
         seed: seeds the subsampling and t-SNE.
-        max_per_group: at most this many samples a group (t-SNE is quadratic).
+        max_per_group: at most this many samples a group (t-SNE is quadratic); the legend gives
+            each group's true size and, when subsampled, how many are drawn.
 
     Returns:
         The path of the PNG.
@@ -219,7 +238,8 @@ def plot_posterior_tsne(
         for colour, name in zip(colours, groups):
             count = len(chosen[name])
             points = embedded[start : start + count]
-            axis.scatter(points[:, 0], points[:, 1], s=8, alpha=0.6, color=colour, label=f"{name} ({count})")
+            label = group_label(name, count, len(groups[name]))
+            axis.scatter(points[:, 0], points[:, 1], s=8, alpha=0.6, color=colour, label=label)
             start += count
         axis.set_title(f"Posteriors, {title} model")
         axis.set_xticks([])
