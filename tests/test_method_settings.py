@@ -125,7 +125,7 @@ def test_resolved_settings_fill_every_default() -> None:
     assert resolved["dp_epsilon"] is None
     fnn = resolved_settings("fnn", {"early_stopping": {"tolerance": 0.1}})
     assert fnn["policy"] == "rank" and fnn["early_stopping"]["tolerance"] == 0.1
-    assert fnn["early_stopping"]["target"] == 0.5
+    assert fnn["early_stopping"]["reference"] == 0.5
     assert fnn["early_stopping"]["accuracy_floor"] == "the original model's test accuracy − 0.02"
 
 
