@@ -34,6 +34,7 @@ def plot_learning_unlearning_curve(
     baseline: Sequence[Mapping[str, Any]] | None = None,
     baseline_label: str = "fine-tune on retain",
     mia_target: float | None = 0.5,
+    mia_target_label: str = "stopping reference",
     title: str = "Learning–unlearning curve",
     logger: Any = None,
 ) -> Path:
@@ -49,7 +50,9 @@ def plot_learning_unlearning_curve(
         accepted_epoch: the epoch an early-stopping callback accepted, marked with a star.
         baseline: another run's records (``epoch``, ``acc``, ``mia``) to draw dashed.
         baseline_label: the baseline's legend entry.
-        mia_target: a horizontal reference line on the MIA panel (0.5 or the retrained score).
+        mia_target: a horizontal reference line on the MIA panel: the reference the stopping rule
+            used (0.5, or the retrained model's score on the validation pair).
+        mia_target_label: that line's legend entry.
         title: the figure's title.
         logger: a Lightning logger; if it has ``log_image`` (W&B), the picture is sent to it.
 
@@ -110,7 +113,7 @@ def plot_learning_unlearning_curve(
                 base_epochs, [float(r["mia"]) for r in baseline], "s--", color="tab:gray", label=baseline_label
             )
         if mia_target is not None:
-            mia_axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"target {mia_target:.3f}")
+            mia_axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"{mia_target_label} {mia_target:.3f}")
         if accepted_epoch is not None:
             for record in history:
                 if int(record["epoch"]) == accepted_epoch:
@@ -133,7 +136,7 @@ def plot_learning_unlearning_curve(
                         label="accepted",
                     )
         acc_axis.set_ylabel("test accuracy")
-        mia_axis.set_ylabel("MIA score (forget vs heldout)")
+        mia_axis.set_ylabel("MIA score (forget vs validation_heldout)")
         mia_axis.set_xlabel("epoch")
         acc_axis.set_title(title)
         acc_axis.legend(loc="best", fontsize=8)
