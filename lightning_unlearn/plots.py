@@ -135,7 +135,7 @@ def plot_learning_unlearning_curve(
                         mec="black",
                         label="accepted",
                     )
-        acc_axis.set_ylabel("test accuracy")
+        acc_axis.set_ylabel("accuracy (validation)")
         mia_axis.set_ylabel("MIA score (forget vs validation_heldout)")
         mia_axis.set_xlabel("epoch")
         acc_axis.set_title(title)
