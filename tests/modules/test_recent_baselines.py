@@ -186,7 +186,9 @@ def test_bad_settings_are_rejected() -> None:
         ValueError, match=re.escape("Expected `retain_divergence_weight` to be non-negative, but got -1.")
     ):
         SCRUBBaseline(target, retain_divergence_weight=-1)
-    with pytest.raises(ValueError, match=re.escape("Expected `forget_batch_size` to be a positive integer, but got 0.")):
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `forget_batch_size` to be a positive integer, but got 0.")
+    ):
         SCRUBBaseline(target, forget_batch_size=0)
     with pytest.raises(TypeError, match=re.escape("Expected `rewind` to be a boolean, but got str.")):
         SCRUBBaseline(target, rewind="yes")  # type: ignore[arg-type]
