@@ -326,6 +326,7 @@ def _quiet_lightning() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")  # Opacus's per-sample hooks
             yield
     finally:
         for logger, level in zip(loggers, levels):
