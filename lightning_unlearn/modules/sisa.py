@@ -39,7 +39,10 @@ Reading of the paper made here:
 * **DDP.** When ``torch.distributed`` is initialised, rank ``r`` trains the shards ``s`` with
   ``s % world_size == r``; after a barrier every rank loads every constituent from the shared
   ``checkpoint_dir`` (which must be one folder visible to all ranks).
-* **SISA-DP** (``dp_epsilon``): each constituent is *published* by the Gaussian mechanism on its
+* **SISA-DP**: :class:`SISADPEnsemble` trains each constituent with DP-SGD by default
+  (:mod:`lightning_unlearn.modules.dp_sgd`; its class docstring gives the privacy plan). The
+  alternative, ``dp_mechanism="output_perturbation"`` (and :class:`SISAEnsemble`'s own
+  ``dp_epsilon``), is this: each constituent is *published* by the Gaussian mechanism on its
   parameters (output perturbation): the parameter vector is clipped to L2 norm ``C``
   (``dp_clip_norm``), so two neighbouring training sets give published vectors at most
   ``Δ = 2C`` apart, and ``N(0, σ²·I)`` is added with ``σ`` the smallest value for which the
