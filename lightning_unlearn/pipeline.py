@@ -214,6 +214,8 @@ def _resolve_receiver(name: str) -> Any:
 
 def _optimizer(name: str, setting: Any) -> Any:
     """A baseline's ``optimizer``: a callable, or ``{class_path: torch.optim.SGD, init_args: {lr: 0.01}}``."""
+    if callable(getattr(setting, "as_dict", None)):  # the command line's reading of a YAML mapping
+        setting = setting.as_dict()
     if not isinstance(setting, Mapping):
         return setting  # a callable, checked by the receiver
     if not isinstance(setting.get("class_path"), str):
@@ -229,7 +231,9 @@ def _optimizer(name: str, setting: Any) -> Any:
     optimizer_class = getattr(importlib.import_module(module), attribute, None)
     if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise ValueError(f"Expected `optimizer.class_path` of `{name}` to name a torch optimiser, but got {path!r}.")
-    return functools.partial(optimizer_class, **dict(setting.get("init_args") or {}))
+    init_args = dict(setting.get("init_args") or {})
+    init_args.pop("params", None)  # the command line fills it in as null; the baseline passes its parameters
+    return functools.partial(optimizer_class, **init_args)
 
 
 #: Method name → adapter. Settings from the config are passed on as keyword arguments.
