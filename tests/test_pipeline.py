@@ -242,6 +242,10 @@ def test_a_baselines_optimizer_comes_from_a_config_mapping() -> None:
     build = _optimizer("scrub", {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.9}})
     optimizer = build([torch.nn.Parameter(torch.zeros(2))])
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["lr"] == 0.01
+    from jsonargparse import Namespace
+
+    read = Namespace(class_path="torch.optim.SGD", init_args=Namespace(params=None, lr=0.2))  # as the CLI reads it
+    assert _optimizer("scrub", read)([torch.nn.Parameter(torch.zeros(1))]).defaults["lr"] == 0.2
     assert isinstance(
         _optimizer("scrub", {"class_path": "Adam"})([torch.nn.Parameter(torch.zeros(1))]), torch.optim.Adam
     )
