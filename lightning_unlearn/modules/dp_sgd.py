@@ -59,7 +59,7 @@ def spent_epsilon(noise_multiplier: float, plan: Sequence[tuple[float, int]], de
 
     Example:
         >>> round(spent_epsilon(1.0, [(0.01, 1000)], 1e-5), 2)
-        1.07
+        2.11
     """
     require_opacus()
     from opacus.accountants import RDPAccountant
