@@ -110,6 +110,14 @@ METHOD_SETTINGS: dict[str, MethodSettings] = {
     "finetune": MethodSettings(f"{_BASELINES}:FinetuneBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
     "neggrad": MethodSettings(f"{_BASELINES}:NegGradBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
     "neggrad_plus": MethodSettings(f"{_BASELINES}:NegGradPlusBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "random_labels": MethodSettings(
+        "lightning_unlearn.modules.random_labels:RandomLabelsBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA
+    ),
+    "salun": MethodSettings("lightning_unlearn.modules.salun:SalUnBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "scrub": MethodSettings("lightning_unlearn.modules.scrub:SCRUBBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "l1_sparse": MethodSettings(
+        "lightning_unlearn.modules.l1_sparse:L1SparseBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA
+    ),
 }
 
 

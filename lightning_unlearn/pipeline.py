@@ -145,6 +145,8 @@ def _sisa(context: ExperimentContext, dp: bool = False, **settings: Any) -> Meth
     ensemble = ensemble_class(context.datamodule, context.recipe, checkpoint_dir=folder, seed=context.seed, **settings)
     training = ensemble.fit()
     report = ensemble.unlearn(context.datamodule.splits["forget"].indices)
+    if dp:
+        print(_privacy_line(ensemble), flush=True)
     details = {
         "shards": settings["num_shards"],
         "slices": settings["num_slices"],
@@ -152,7 +154,25 @@ def _sisa(context: ExperimentContext, dp: bool = False, **settings: Any) -> Meth
         "slices_retrained": report.slices_retrained,
         "ensemble_training_seconds": training.seconds,
     }
+    if dp:
+        details["privacy"] = _privacy_line(ensemble)
     return MethodOutcome(ensemble.as_module(), report.seconds, details=details)
+
+
+def _privacy_line(ensemble: Any) -> str:
+    """What SISA-DP's privacy is: the mechanism and, for DP-SGD, the ε its accountant spent per constituent."""
+    if ensemble.dp_mechanism == "dp_sgd":
+        spent = max(ensemble.dp_spent_epsilon.values())
+        sigmas = sorted(set(round(value, 3) for value in ensemble.dp_noise_multipliers.values()))
+        return (
+            f"SISA-DP: DP-SGD, each constituent ({spent:.2f}, {ensemble.dp_delta:g})-DP by the RDP accountant (target"
+            f" ε = {ensemble.dp_epsilon:g}); noise multiplier {', '.join(map(str, sigmas))}, per-sample clip"
+            f" {ensemble.dp_clip_norm:g}"
+        )
+    return (
+        f"SISA-DP: output perturbation, each constituent ({ensemble.dp_epsilon:g}, {ensemble.dp_delta:g})-DP;"
+        f" Gaussian noise σ = {ensemble.dp_sigma:.3f} on every parameter"
+    )
 
 
 def _baseline(name: str) -> Callable[..., MethodOutcome]:
@@ -160,17 +180,14 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
         from lightning_unlearn.modules import baselines
 
         max_epochs = settings.pop("max_epochs", None)
+        if "optimizer" in settings:
+            settings["optimizer"] = _optimizer(name, settings["optimizer"])
         if name == "smu":
             baseline: Any = baselines.SMUBaseline(
                 context.target, context.recorder, datamodule=context.datamodule, **settings
             )
         else:
-            classes = {
-                "finetune": baselines.FinetuneBaseline,
-                "neggrad": baselines.NegGradBaseline,
-                "neggrad_plus": baselines.NegGradPlusBaseline,
-            }
-            baseline = classes[name](context.target, datamodule=context.datamodule, **settings)
+            baseline = _resolve_receiver(name)(context.target, datamodule=context.datamodule, **settings)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="SMU's subtraction is exact only")  # in the details instead
             run = baselines.run_baseline(
@@ -185,6 +202,40 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
     return run
 
 
+def _resolve_receiver(name: str) -> Any:
+    """The baseline class of method ``name``, as :data:`~lightning_unlearn.method_settings.METHOD_SETTINGS` names it."""
+    import importlib
+
+    from lightning_unlearn.method_settings import METHOD_SETTINGS
+
+    module, _, attribute = METHOD_SETTINGS[name].receiver.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _optimizer(name: str, setting: Any) -> Any:
+    """A baseline's ``optimizer``: a callable, or ``{class_path: torch.optim.SGD, init_args: {lr: 0.01}}``."""
+    if callable(getattr(setting, "as_dict", None)):  # the command line's reading of a YAML mapping
+        setting = setting.as_dict()
+    if not isinstance(setting, Mapping):
+        return setting  # a callable, checked by the receiver
+    if not isinstance(setting.get("class_path"), str):
+        raise TypeError(
+            f"Expected `optimizer` of `{name}` to be a callable or a mapping with `class_path` (e.g. torch.optim.SGD)"
+            f" and `init_args`, but got {setting!r}."
+        )
+    import functools
+    import importlib
+
+    path = setting["class_path"] if "." in setting["class_path"] else f"torch.optim.{setting['class_path']}"
+    module, _, attribute = path.rpartition(".")
+    optimizer_class = getattr(importlib.import_module(module), attribute, None)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise ValueError(f"Expected `optimizer.class_path` of `{name}` to name a torch optimiser, but got {path!r}.")
+    init_args = dict(setting.get("init_args") or {})
+    init_args.pop("params", None)  # the command line fills it in as null; the baseline passes its parameters
+    return functools.partial(optimizer_class, **init_args)
+
+
 #: Method name → adapter. Settings from the config are passed on as keyword arguments.
 METHODS: dict[str, Callable[..., MethodOutcome]] = {
     "forsaken": _forsaken,
@@ -195,6 +246,10 @@ METHODS: dict[str, Callable[..., MethodOutcome]] = {
     "finetune": _baseline("finetune"),
     "neggrad": _baseline("neggrad"),
     "neggrad_plus": _baseline("neggrad_plus"),
+    "random_labels": _baseline("random_labels"),
+    "salun": _baseline("salun"),
+    "scrub": _baseline("scrub"),
+    "l1_sparse": _baseline("l1_sparse"),
 }
 
 #: The comparison the main job runs (retraining always runs beside them).
@@ -415,9 +470,7 @@ def _run(
     files: list[Path] = []
     if out is not None:
         files += _write_outputs(out, datamodule, report, outcomes, stage_seconds, reused)
-        files.append(
-            _write_run_record(out, datamodule, recipe, chosen, cache_dir, progress_bar, plots, seed, repeats)
-        )
+        files.append(_write_run_record(out, datamodule, recipe, chosen, cache_dir, progress_bar, plots, seed, repeats))
         if plots:
             files += _draw_plots(out, context, report, outcomes)
         for path in files:

@@ -27,6 +27,10 @@ SETTINGS: dict[str, dict[str, object]] = {
     "finetune": {"max_epochs": 1},
     "neggrad": {"max_epochs": 1},
     "neggrad_plus": {"max_epochs": 1},
+    "random_labels": {"max_epochs": 1},
+    "salun": {"max_epochs": 1},
+    "scrub": {"max_epochs": 2, "rewind": True},  # rewinding reads the validation pair
+    "l1_sparse": {"max_epochs": 1},
 }
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from lightning_unlearn import DigitsDataModule, TrainingRecipe
@@ -31,12 +32,24 @@ def test_second_run_reuses_target_and_oracle(
 ) -> None:
     recipe = TrainingRecipe(max_epochs=20)
     first = run_experiment(
-        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "one", cache_dir, progress_bar=False, plots=False,
+        DigitsDataModule(),
+        recipe,
+        FAST_METHODS,
+        tmp_path / "one",
+        cache_dir,
+        progress_bar=False,
+        plots=False,
         repeats=1,
     )
     assert first.reused == {"target": False, "oracle": False}
     second = run_experiment(
-        DigitsDataModule(), recipe, FAST_METHODS, tmp_path / "two", cache_dir, progress_bar=False, plots=False,
+        DigitsDataModule(),
+        recipe,
+        FAST_METHODS,
+        tmp_path / "two",
+        cache_dir,
+        progress_bar=False,
+        plots=False,
         repeats=1,
     )
     assert second.reused == {"target": True, "oracle": True}
@@ -83,8 +96,12 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     # Methods and retraining are timed the same number of times: the median, with min and max.
     for name in ("forsaken", "retrained"):
         assert rows[name]["seconds_min"] <= rows[name]["seconds"] <= rows[name]["seconds_max"]
-    assert rows["forsaken"]["verdict"] in ("under-forgotten", "matches retraining", "over-forgotten",
-                                           "oracle and attack disagree")
+    assert rows["forsaken"]["verdict"] in (
+        "under-forgotten",
+        "matches retraining",
+        "over-forgotten",
+        "oracle and attack disagree",
+    )
     assert rows["retrained"]["verdict"] == "reference"
     markdown = (tmp_path / "report.md").read_text()
     assert "| forsaken |" in markdown and "Time per stage" in markdown
@@ -195,7 +212,13 @@ def test_an_interrupted_run_leaves_a_consistent_cache_and_reruns(
     assert not (tmp_path / "out").exists(), "no half-written report"
     monkeypatch.undo()
     again = run_experiment(
-        DigitsDataModule(), recipe, {"finetune": {}}, tmp_path / "out", cache_dir, progress_bar=False, plots=False,
+        DigitsDataModule(),
+        recipe,
+        {"finetune": {}},
+        tmp_path / "out",
+        cache_dir,
+        progress_bar=False,
+        plots=False,
         repeats=1,
     )
     assert again.reused == {"target": True, "oracle": True}
@@ -209,3 +232,31 @@ def test_a_cache_entry_from_another_configuration_is_refused(tmp_path: Path) -> 
     (entry.folder / "config.json").write_text(json.dumps({"x": 2}))
     with pytest.raises(RuntimeError, match=r"Expected the cached thing in .* to have been built from this config"):
         cache.get_or_build("thing", {"x": 1}, build=lambda: 1, save=lambda v, f: None, load=lambda f: 1)
+
+
+def test_a_baselines_optimizer_comes_from_a_config_mapping() -> None:
+    import re
+
+    from lightning_unlearn.pipeline import _optimizer
+
+    build = _optimizer("scrub", {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.9}})
+    optimizer = build([torch.nn.Parameter(torch.zeros(2))])
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["lr"] == 0.01
+    from jsonargparse import Namespace
+
+    read = Namespace(class_path="torch.optim.SGD", init_args=Namespace(params=None, lr=0.2))  # as the CLI reads it
+    assert _optimizer("scrub", read)([torch.nn.Parameter(torch.zeros(1))]).defaults["lr"] == 0.2
+    assert isinstance(
+        _optimizer("scrub", {"class_path": "Adam"})([torch.nn.Parameter(torch.zeros(1))]), torch.optim.Adam
+    )
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected `optimizer.class_path` of `scrub` to name a torch optimiser, but got 'torch.nn.Linear'."
+        ),
+    ):
+        _optimizer("scrub", {"class_path": "torch.nn.Linear"})
+    with pytest.raises(
+        TypeError, match=re.escape("Expected `optimizer` of `salun` to be a callable or a mapping with")
+    ):
+        _optimizer("salun", {"init_args": {"lr": 0.1}})

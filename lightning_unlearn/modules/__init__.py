@@ -13,6 +13,10 @@ from lightning_unlearn.modules.baselines import (
 from lightning_unlearn.modules.classifier import ClassifierModule, classification_loss
 from lightning_unlearn.modules.fnn import FNNModule, ForgettingLayer, insert_forgetting_layers
 from lightning_unlearn.modules.forsaken import ForsakenModule, ForsakenResult, forsaken_unlearn
+from lightning_unlearn.modules.l1_sparse import L1SparseBaseline
+from lightning_unlearn.modules.random_labels import RandomLabelsBaseline
+from lightning_unlearn.modules.salun import SalUnBaseline
+from lightning_unlearn.modules.scrub import SCRUBBaseline
 from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble, SISAVoteModel
 
 __all__ = [
@@ -23,13 +27,17 @@ __all__ = [
     "ForgettingLayer",
     "ForsakenModule",
     "ForsakenResult",
+    "L1SparseBaseline",
     "NegGradBaseline",
     "NegGradPlusBaseline",
+    "RandomLabelsBaseline",
     "RetrainBaseline",
+    "SCRUBBaseline",
     "SISADPEnsemble",
     "SISAEnsemble",
     "SISAVoteModel",
     "SMUBaseline",
+    "SalUnBaseline",
     "UnlearningBaseline",
     "classification_loss",
     "forsaken_unlearn",

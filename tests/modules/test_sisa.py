@@ -345,6 +345,7 @@ def test_sisa_dp_publishes_clipped_weights_with_noise_calibrated_to_epsilon(
         checkpoint_dir=_copy(trained, tmp_path),  # same data and settings: the checkpoints are reused
         dp_epsilon=epsilon,
         dp_clip_norm=clip,
+        dp_mechanism="output_perturbation",
         progress_bar=False,
     )
     sigma = private.dp_sigma
@@ -355,6 +356,40 @@ def test_sisa_dp_publishes_clipped_weights_with_noise_calibrated_to_epsilon(
         noise = torch.cat([(published[k] - clean[k] * scale).flatten() for k in clean])
         assert float(noise.std()) == pytest.approx(sigma, rel=0.02)
         assert abs(float(noise.mean())) < 0.02 * sigma
+
+
+def test_sisa_dp_sgd_spends_at_most_epsilon_by_the_accountant_and_keeps_its_plan_after_unlearning(
+    datamodule: DigitsDataModule, tmp_path: Path
+) -> None:
+    from lightning_unlearn.modules.dp_sgd import spent_epsilon
+
+    private = SISADPEnsemble(
+        datamodule, RECIPE, num_shards=2, num_slices=2, checkpoint_dir=tmp_path, progress_bar=False
+    )
+    assert private.dp_mechanism == "dp_sgd" and private.dp_sigma is None  # no output noise: DP-SGD trains privately
+    plans = {shard: private.dp_plan(shard) for shard in range(2)}
+    for shard, spent in private.dp_spent_epsilon.items():
+        assert 15.5 < spent <= 16.0
+        plan = [(rate, steps) for rate, _, steps in plans[shard]]
+        assert spent_epsilon(private.dp_noise_multipliers[shard], plan, 1e-5) == pytest.approx(spent)
+        assert spent_epsilon(private.dp_noise_multipliers[shard] * 0.95, plan, 1e-5) > 16.0  # the smallest σ
+    private.fit()
+    accuracy = predict(private.as_module(), datamodule.dataloader("validation")).accuracy()
+    assert accuracy > 0.5  # 5 classes: well above chance
+    private.unlearn(datamodule.splits["forget"].indices[:5])
+    assert {shard: private.dp_plan(shard) for shard in range(2)} == plans  # forgetting leaves the plan (and ε)
+
+
+def test_sisa_dp_refuses_bad_mechanism_settings(datamodule: DigitsDataModule, tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Expected `dp_mechanism` to be 'dp_sgd' or 'output_perturbation', but got 'laplace'."),
+    ):
+        SISADPEnsemble(datamodule, RECIPE, 2, 2, checkpoint_dir=tmp_path, dp_mechanism="laplace")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `dp_batch_size` to be a positive integer or None, but got 0.")
+    ):
+        SISADPEnsemble(datamodule, RECIPE, 2, 2, checkpoint_dir=tmp_path, dp_batch_size=0)
 
 
 # ---------------------------------------------------------------------------- DDP
