@@ -370,7 +370,9 @@ def _run(
 
         stage(f"LiRA reference models ({lira}, on retain plus half the candidates each; trained once, then cached)")
         begin = time.perf_counter()
-        lira_entry = lira_references(recipe, datamodule, lira, seed, cache_dir, progress_bar)
+        lira_entry = lira_references(
+            recipe, datamodule, num_models=lira, seed=seed, cache_dir=cache_dir, progress_bar=progress_bar
+        )
         lira_statistics = lira_entry.value
         reused["lira_references"] = lira_entry.from_cache
         stage_seconds["lira_references"] = time.perf_counter() - begin
