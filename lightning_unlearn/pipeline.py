@@ -39,6 +39,8 @@ from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.inference import predict
 from lightning_unlearn.metrics.oracle import ShadowModelOracle
 from lightning_unlearn.metrics.report import UnlearningReport
+from lightning_unlearn.preflight import check_experiment
+from lightning_unlearn.progress import progress_callbacks, show_progress
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "ExperimentContext", "ExperimentResult", "MethodOutcome", "run_experiment"]
@@ -114,7 +116,7 @@ def _fnn(context: ExperimentContext, **settings: Any) -> MethodOutcome:
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=context.progress_bar,
-        callbacks=[stopper],
+        callbacks=[stopper, *progress_callbacks(context.progress_bar)],
     )
     trainer.fit(module)  # the per-epoch MIA on the validation pair is part of the method: inside the timer
     seconds = time.perf_counter() - start
@@ -159,7 +161,9 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
 
         max_epochs = settings.pop("max_epochs", None)
         if name == "smu":
-            baseline: Any = baselines.SMUBaseline(context.target, context.recorder, datamodule=context.datamodule)
+            baseline: Any = baselines.SMUBaseline(
+                context.target, context.recorder, datamodule=context.datamodule, **settings
+            )
         else:
             classes = {
                 "finetune": baselines.FinetuneBaseline,
@@ -167,10 +171,16 @@ def _baseline(name: str) -> Callable[..., MethodOutcome]:
                 "neggrad_plus": baselines.NegGradPlusBaseline,
             }
             baseline = classes[name](context.target, datamodule=context.datamodule, **settings)
-        run = baselines.run_baseline(
-            baseline, max_epochs=max_epochs, seed=context.seed, progress_bar=context.progress_bar
-        )
-        return MethodOutcome(run.model, run.seconds)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="SMU's subtraction is exact only")  # in the details instead
+            run = baselines.run_baseline(
+                baseline,
+                max_epochs=max_epochs,
+                seed=context.seed,
+                progress_bar=context.progress_bar,
+                callbacks=progress_callbacks(context.progress_bar),
+            )
+        return MethodOutcome(run.model, run.seconds, details=_smu_details(context) if name == "smu" else {})
 
     return run
 
@@ -247,7 +257,7 @@ def run_experiment(
     output_dir: str | os.PathLike[str] | None = "outputs/digits",
     cache_dir: str | os.PathLike[str] | None = ".cache/lightning-unlearn",
     logger: Logger | None = None,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     plots: bool = True,
     seed: int = 0,
     repeats: int = 3,
@@ -263,7 +273,7 @@ def run_experiment(
         output_dir: where ``report.md``, ``report.json``, ``manifest.json`` and the plots go.
         cache_dir: where trained targets and oracles are cached; ``None`` disables the cache.
         logger: a Lightning logger (e.g. ``WandbLogger``) that receives the table and plots.
-        progress_bar: Lightning's progress bars during training stages.
+        progress_bar: progress bars (on stderr) during training stages; ``None``: when stderr is a terminal.
         plots: draw the PNG pictures.
         seed: seeds every method.
         repeats: how many times each method and retraining are timed (the same number for all,
@@ -276,7 +286,10 @@ def run_experiment(
         The report, each method's outcome, each stage's time and the files written.
 
     Raises:
-        ValueError: an unknown method name, ``repeats`` below 1, or ``lira`` neither 0 nor at least 4.
+        ValueError, TypeError: an unknown method name, setting or setting value, raised before anything
+            trains (see :func:`~lightning_unlearn.preflight.check_experiment`); ``repeats`` below 1;
+            ``lira`` neither 0 nor at least 4.
+        FileNotFoundError: a data file is missing, raised before anything trains.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"Expected `repeats` to be a positive integer, but got {repeats!r}.")
@@ -295,7 +308,7 @@ def _run(
     output_dir: str | os.PathLike[str] | None,
     cache_dir: str | os.PathLike[str] | None,
     logger: Logger | None,
-    progress_bar: bool,
+    progress_bar: bool | None,
     plots: bool,
     seed: int,
     repeats: int,
@@ -303,10 +316,8 @@ def _run(
 ) -> ExperimentResult:
     datamodule = datamodule if datamodule is not None else DigitsDataModule()
     recipe = recipe if recipe is not None else TrainingRecipe()
-    chosen = {name: dict(settings or {}) for name, settings in (methods or DEFAULT_METHODS).items()}
-    unknown = [name for name in chosen if name not in METHODS]
-    if unknown:
-        raise ValueError(f"Expected method names from {sorted(METHODS)}, but got {unknown}.")
+    chosen = check_experiment(datamodule, methods or DEFAULT_METHODS, available=METHODS)
+    progress_bar = show_progress(progress_bar)
     stage_seconds: dict[str, float] = {}
     reused: dict[str, bool] = {}
     cache = ArtifactCache(cache_dir)
@@ -433,6 +444,9 @@ def _run(
     files: list[Path] = []
     if out is not None:
         files += _write_outputs(out, datamodule, report, outcomes, stage_seconds, reused)
+        files.append(
+            _write_run_record(out, datamodule, recipe, chosen, cache_dir, progress_bar, plots, seed, repeats)
+        )
         if plots:
             files += _draw_plots(out, context, report, outcomes)
         for path in files:
@@ -645,3 +659,42 @@ def _log_to_logger(
         for image in images:
             logger.log_image(key=image.stem, images=[str(image)])
     logger.save()
+
+
+# ---------------------------------------------------------------------------- the run's record
+def _write_run_record(
+    out: Path,
+    datamodule: UnlearningDataModule,
+    recipe: TrainingRecipe,
+    methods: Mapping[str, Mapping[str, Any]],
+    cache_dir: str | os.PathLike[str] | None,
+    progress_bar: bool,
+    plots: bool,
+    seed: int,
+    repeats: int,
+) -> Path:
+    """``run.json`` beside the report: every setting with its defaults, the versions and the device."""
+    from lightning_unlearn.run_record import experiment_settings, write_run_record
+
+    settings = experiment_settings(
+        datamodule,
+        recipe,
+        methods,
+        output_dir=str(out),
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        progress_bar=progress_bar,
+        plots=plots,
+        seed=seed,
+        repeats=repeats,
+    )
+    return write_run_record(out, settings)
+
+
+def _smu_details(context: ExperimentContext) -> dict[str, Any]:
+    """Whether SMU's update was exact: the report says so instead of a warning on every default run."""
+    optimizer = getattr(context.recorder, "optimizer_name", None)
+    if not optimizer:
+        return {}
+    if optimizer == "SGD":
+        return {"update": "exact (the target trained with plain SGD)"}
+    return {"update": f"heuristic (exact only for plain SGD; the target trained with {optimizer})"}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
+__all__ = ["group_label", "plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
 
 _REQUIRED = ("epoch", "acc", "mia")
 
@@ -34,6 +34,7 @@ def plot_learning_unlearning_curve(
     baseline: Sequence[Mapping[str, Any]] | None = None,
     baseline_label: str = "fine-tune on retain",
     mia_target: float | None = 0.5,
+    mia_target_label: str = "stopping reference",
     title: str = "Learning–unlearning curve",
     logger: Any = None,
 ) -> Path:
@@ -49,7 +50,9 @@ def plot_learning_unlearning_curve(
         accepted_epoch: the epoch an early-stopping callback accepted, marked with a star.
         baseline: another run's records (``epoch``, ``acc``, ``mia``) to draw dashed.
         baseline_label: the baseline's legend entry.
-        mia_target: a horizontal reference line on the MIA panel (0.5 or the retrained score).
+        mia_target: a horizontal reference line on the MIA panel: the reference the stopping rule
+            used (0.5, or the retrained model's score on the validation pair).
+        mia_target_label: that line's legend entry.
         title: the figure's title.
         logger: a Lightning logger; if it has ``log_image`` (W&B), the picture is sent to it.
 
@@ -110,7 +113,7 @@ def plot_learning_unlearning_curve(
                 base_epochs, [float(r["mia"]) for r in baseline], "s--", color="tab:gray", label=baseline_label
             )
         if mia_target is not None:
-            mia_axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"target {mia_target:.3f}")
+            mia_axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"{mia_target_label} {mia_target:.3f}")
         if accepted_epoch is not None:
             for record in history:
                 if int(record["epoch"]) == accepted_epoch:
@@ -132,8 +135,8 @@ def plot_learning_unlearning_curve(
                         mec="black",
                         label="accepted",
                     )
-        acc_axis.set_ylabel("test accuracy")
-        mia_axis.set_ylabel("MIA score (forget vs heldout)")
+        acc_axis.set_ylabel("accuracy (validation)")
+        mia_axis.set_ylabel("MIA score (forget vs validation_heldout)")
         mia_axis.set_xlabel("epoch")
         acc_axis.set_title(title)
         acc_axis.legend(loc="best", fontsize=8)
@@ -164,6 +167,24 @@ def _savefig(figure: Any, path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def group_label(name: str, shown: int, size: int) -> str:
+    """A legend entry giving a group's true size, and how many of its samples are drawn when not all are.
+
+    Args:
+        name: the group's name.
+        shown: how many of its samples the picture draws.
+        size: how many samples the group has.
+
+    Returns:
+        The legend text.
+
+    Example:
+        >>> group_label("forget", 300, 315), group_label("forget", 179, 179)
+        ('forget (315, 300 drawn)', 'forget (179)')
+    """
+    return f"{name} ({size})" if shown >= size else f"{name} ({size:,}, {shown:,} drawn)"
+
+
 def plot_posterior_tsne(
     groups_before: Mapping[str, torch.Tensor],
     groups_after: Mapping[str, torch.Tensor],
@@ -186,7 +207,8 @@ def plot_posterior_tsne(
         path: where the PNG is written.
         method: the unlearned model's name, for the title.
         seed: seeds the subsampling and t-SNE.
-        max_per_group: at most this many samples a group (t-SNE is quadratic).
+        max_per_group: at most this many samples a group (t-SNE is quadratic); the legend gives
+            each group's true size and, when subsampled, how many are drawn.
 
     Returns:
         The path of the PNG.
@@ -219,7 +241,8 @@ def plot_posterior_tsne(
         for colour, name in zip(colours, groups):
             count = len(chosen[name])
             points = embedded[start : start + count]
-            axis.scatter(points[:, 0], points[:, 1], s=8, alpha=0.6, color=colour, label=f"{name} ({count})")
+            label = group_label(name, count, len(groups[name]))
+            axis.scatter(points[:, 0], points[:, 1], s=8, alpha=0.6, color=colour, label=label)
             start += count
         axis.set_title(f"Posteriors, {title} model")
         axis.set_xticks([])

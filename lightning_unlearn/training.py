@@ -17,11 +17,13 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from torch import nn
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.models import MLP
 from lightning_unlearn.modules.classifier import ClassifierModule
+from lightning_unlearn.progress import progress_callbacks
 
 __all__ = ["TrainedModel", "TrainingRecipe", "fresh_copy", "train_classifier"]
 
@@ -88,7 +90,11 @@ class TrainingRecipe:
         return ClassifierModule(self.build_backbone(datamodule), optimizer=optimizer)
 
     def build_trainer(self, **overrides: Any) -> L.Trainer:
-        """A Trainer with this recipe's schedule; ``overrides`` win over ``trainer_kwargs``."""
+        """A Trainer with this recipe's schedule; ``overrides`` win over ``trainer_kwargs``.
+
+        Its progress bar, unless ``enable_progress_bar=False`` or another progress bar is given,
+        is a :class:`~lightning_unlearn.progress.StderrProgressBar`: stdout keeps the results.
+        """
         settings: dict[str, Any] = dict(
             max_epochs=self.max_epochs,
             accelerator=self.accelerator,
@@ -101,6 +107,10 @@ class TrainingRecipe:
         )
         settings.update(self.trainer_kwargs)
         settings.update(overrides)
+        given = settings.get("callbacks") or []
+        callbacks = [given] if isinstance(given, Callback) else list(given)
+        if settings.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
+            settings["callbacks"] = [*callbacks, *progress_callbacks(True)]
         return L.Trainer(**settings)
 
 

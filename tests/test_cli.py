@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,7 +69,18 @@ def test_every_digits_experiment_runs_in_full(
     names = [model["name"] for model in report["report"]["models"]]
     methods = yaml.safe_load(config.read_text())["methods"]
     assert names == ["original", *methods, "retrained"]
-    assert {"report.md", "report.json", "manifest.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"report.md", "report.json", "manifest.json", "run.json", "config.yaml"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert list(record["settings"]["methods"]) == list(methods)
+    assert {"lightning_unlearn", "torch", "lightning", "device"} <= set(record["environment"])
+    # The recorded configuration is a config the command accepts back, naming the same methods.
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--config", str(tmp_path / "config.yaml"), "--print_config"])
+    assert exit_info.value.code == 0
+    assert list(yaml.safe_load(capsys.readouterr().out)["methods"]) == list(methods)
 
 
 @pytest.mark.parametrize("config", PAPER_EXPERIMENTS, ids=short)
@@ -81,11 +93,40 @@ def test_every_paper_config_parses(config: Path, capsys: pytest.CaptureFixture[s
     assert printed["methods"] and printed["data"]["class_path"].startswith("lightning_unlearn.")
 
 
-def test_experiment_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_experiment_help_is_short_and_lists_methods_and_sources(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment", "--help"])
     assert exit_info.value.code == 0
-    assert "--methods" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert len(printed.splitlines()) < 150
+    assert "--methods" in printed and "torch.nn.Identity" not in printed
+    assert re.search(r"^  forsaken \*\s+Forsaken unlearning \(Algorithm 1\)", printed, flags=re.MULTILINE)
+    assert re.search(r"^  MNISTSource\s+MNIST handwritten digits", printed, flags=re.MULTILINE)
+    assert "--recipe.backbone.help CLASS" in printed
+
+
+def test_a_backbones_options_stay_reachable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--recipe.backbone.help", "lightning_unlearn.models.MLP"])
+    assert exit_info.value.code == 0
+    assert "--recipe.backbone.in_features" in capsys.readouterr().out
+
+
+def test_a_data_setting_alone_applies_to_the_default_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["experiment", "--data.forget_size", "100", "--print_config"])
+    data = yaml.safe_load(capsys.readouterr().out)["data"]
+    assert data["class_path"] == "lightning_unlearn.DigitsDataModule"
+    assert data["init_args"]["forget_size"] == 100
+
+
+def test_a_data_setting_after_a_config_keeps_the_configs_datamodule(capsys: pytest.CaptureFixture[str]) -> None:
+    config = next(c for c in PAPER_EXPERIMENTS if c.stem == "mnist_fnn")
+    with pytest.raises(SystemExit):
+        main(["experiment", "--config", str(config), "--data.forget_size", "100", "--print_config"])
+    data = yaml.safe_load(capsys.readouterr().out)["data"]
+    assert data["class_path"] == "lightning_unlearn.UnlearningDataModule"
+    assert data["init_args"]["forget_size"] == 100 and data["init_args"]["split_class"] is None
 
 
 def test_usage_without_a_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,9 +141,76 @@ def test_unknown_command_is_refused() -> None:
         main(["unlearn"])
 
 
-def test_unknown_method_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"Expected method names from \['finetune', 'fnn'.*but got \['magic'\]"):
-        main(["experiment", "--methods={magic: {}}", f"--output_dir={tmp_path}", "--cache_dir=null"])
+MNIST_CONFIG = str(Path(__file__).parents[1] / "configs" / "experiments" / "papers" / "mnist_fnn.yaml")
+
+#: Each mistake of a new user's first hour, and the one line the command answers it with.
+MISTAKES = {
+    "misspelt setting": (
+        ["--methods={forsaken: {iteration: 40}}"],
+        r"Expected the settings of `forsaken` to be from \[.*\] \(the arguments of ForsakenModule\), but got"
+        r" `iteration`\. Did you mean `iterations`\?",
+    ),
+    "unknown method": (
+        ["--methods={magic: {}}"],
+        r"Expected method names from \['finetune', 'fnn'.*\], but got \['magic'\]\.",
+    ),
+    "unknown posterior": (
+        ["--methods={forsaken: {posterior: nearst}}"],
+        r"Expected `posterior` of `forsaken` to be one of \[.*\], but got 'nearst'\. Did you mean `nearest`\?",
+    ),
+    "class_path under a short name": (
+        ["--methods={forsaken: {class_path: lightning_unlearn.ForsakenModule}}"],
+        r"Expected the settings of `forsaken` to be keyword arguments of ForsakenModule, .* but got"
+        r" `class_path`/`init_args`: a method is chosen by its short name, and its class is fixed\.",
+    ),
+    "wrong subsets": (
+        ["--config", MNIST_CONFIG, "--data.source.subsets=[training]"],
+        r"Expected `subsets` to be splits of MNIST out of \('train', 'test'\), but got 'training'\.",
+    ),
+    "missing data files": (
+        ["--config", MNIST_CONFIG, "--data.source.root=/nonexistent/mnist"],
+        r"Expected `root` to be a folder holding the MNIST idx files .* but '/nonexistent/mnist' does not exist\."
+        r" Pass download=True to fetch them\.",
+    ),
+    "forget set too large": (
+        ["--data.forget_size", "5000"],
+        r"Expected `forget_size` to be at most 446 \(.*\), but got 5,000\.",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_a_mistake_is_one_line_on_stderr(mistake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arguments, message = MISTAKES[mistake]
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", *arguments, f"--output_dir={out}", f"--cache_dir={cache}", "--progress_bar=false"])
+    assert exit_info.value.code == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1, errors
+    assert re.fullmatch("lightning-unlearn: error: " + message, errors[0]), errors[0]
+    assert not cache.exists() and not out.exists(), "nothing was trained, cached or written"
+
+
+def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=r"but got \['magic'\]"):
+        main(["experiment", "--debug", "--methods={magic: {}}", "--cache_dir=null"])
+    monkeypatch.setenv("LIGHTNING_UNLEARN_DEBUG", "1")
+    with pytest.raises(ValueError, match=r"but got \['magic'\]"):
+        main(["experiment", "--methods={magic: {}}", "--cache_dir=null"])
+
+
+def test_a_chained_error_shows_its_root() -> None:
+    from lightning_unlearn.cli import _root_message
+
+    try:
+        try:
+            raise ValueError("Expected `subsets` to be splits of MNIST, but got 'training'.")
+        except ValueError as error:
+            raise ValueError("Does not validate against any of the Union subtypes\n  Subtypes: ...") from error
+    except ValueError as chained:
+        assert _root_message(chained) == "Expected `subsets` to be splits of MNIST, but got 'training'."
+    assert _root_message(KeyError("'forget' is not a split")) == "'forget' is not a split"
 
 
 def test_a_config_naming_a_missing_class_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

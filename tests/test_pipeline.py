@@ -88,6 +88,22 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     assert rows["retrained"]["verdict"] == "reference"
     markdown = (tmp_path / "report.md").read_text()
     assert "| forsaken |" in markdown and "Time per stage" in markdown
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["settings"]["methods"]["forsaken"]["iterations"] == 5
+    assert record["settings"]["methods"]["forsaken"]["xi"] == 1.0, "defaults filled in"
+    assert record["settings"]["recipe"]["max_epochs"] == 20
+
+
+def test_default_settings_warn_nothing_and_draw_no_bars_off_a_terminal(
+    tmp_path: Path, cache_dir: Path, recwarn: pytest.WarningsRecorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_experiment(DigitsDataModule(), TrainingRecipe(max_epochs=20), {"smu": {}}, tmp_path, cache_dir)
+    assert [str(w.message) for w in recwarn if "SMU" in str(w.message)] == []
+    expected = "heuristic (exact only for plain SGD; the target trained with Adam)"
+    assert result.outcomes["smu"].details == {"update": expected}
+    assert f"- **smu**: update = {expected}" in (tmp_path / "report.md").read_text()
+    captured = capsys.readouterr()
+    assert "Epoch" not in captured.out + captured.err, "stderr is not a terminal here: no progress bars"
 
 
 def test_wandb_offline_run_receives_curves_table_and_plots(

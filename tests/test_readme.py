@@ -37,3 +37,21 @@ def test_splits_example_runs(tmp_path: Path, monkeypatch) -> None:  # type: igno
     namespace: dict[str, object] = {}
     exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "outputs" / "manifest.json").is_file()
+
+
+def test_the_readme_table_has_the_columns_the_report_prints() -> None:
+    import sys
+
+    from lightning_unlearn.metrics import COLUMN_DEFINITIONS
+
+    sys.path.insert(0, str(README.parent / "tools"))
+    from readme_report import comparable, readme_report  # the CI check's own parser
+
+    block = readme_report(README.read_text())
+    header = next(line for line in block.splitlines() if line.startswith("model "))
+    assert re.split(r"\s{2,}", header.strip()) == list(COLUMN_DEFINITIONS)
+    assert len(comparable(block)) == len(block.splitlines())
+    reading = README.read_text().split("How to read it", 1)[1].split("\n## ", 1)[0]
+    for column in COLUMN_DEFINITIONS:  # every column is explained where the table is
+        assert f"**{column}**" in reading or column in ("acc retain", "acc forget", "acc test"), column
+    assert "**acc retain / acc forget / acc test**" in reading

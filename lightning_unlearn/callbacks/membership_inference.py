@@ -79,8 +79,8 @@ class MembershipInferenceCallback(Callback):
         ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
         ... )
         >>> trainer.fit(module)
-        >>> sorted(name for name in trainer.callback_metrics if name.startswith("membership/"))
-        ['membership/fr', 'membership/mia', 'membership/mia_auc']
+        >>> sorted(name[11:] for name in trainer.callback_metrics if name.startswith("membership/"))
+        ['fr', 'mia', 'mia_auc', 'mia_group_size', 'mia_loss_auc']
     """
 
     def __init__(

@@ -3,7 +3,14 @@
 from lightning_unlearn.datamodules.base import IndexedBatch, SplitDataset, UnlearningDataModule
 from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.datamodules.sources import DataSource, DigitsSource, SourceData
-from lightning_unlearn.datamodules.splits import SPLIT_NAMES, ForgetKind, Split, UnlearningSplits, build_splits
+from lightning_unlearn.datamodules.splits import (
+    REPORT_ONLY_SPLITS,
+    SPLIT_NAMES,
+    ForgetKind,
+    Split,
+    UnlearningSplits,
+    build_splits,
+)
 from lightning_unlearn.datamodules.text import (
     CustomerReviewSource,
     IMDBCustomerReviewDataModule,
@@ -18,6 +25,7 @@ from lightning_unlearn.datamodules.text import (
 )
 
 __all__ = [
+    "REPORT_ONLY_SPLITS",
     "SPLIT_NAMES",
     "CustomerReviewSource",
     "DataSource",

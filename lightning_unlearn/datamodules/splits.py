@@ -17,7 +17,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-__all__ = ["SPLIT_NAMES", "ForgetKind", "Split", "UnlearningSplits", "build_splits"]
+__all__ = ["REPORT_ONLY_SPLITS", "SPLIT_NAMES", "ForgetKind", "Split", "UnlearningSplits", "build_splits"]
 
 ForgetKind = Literal["id", "ood_label_split", "ood_foreign", "ood_mislabeled", "poison"]
 FORGET_KINDS: tuple[str, ...] = get_args(ForgetKind)
@@ -36,6 +36,10 @@ SPLIT_NAMES: tuple[str, ...] = (
     "shadow_train",
     "shadow_test",
 )
+
+
+#: The splits only the final report reads: no method, callback or tuning step may (see docs/evaluation.md).
+REPORT_ONLY_SPLITS: tuple[str, ...] = ("test", "heldout")
 
 
 @dataclass(frozen=True)

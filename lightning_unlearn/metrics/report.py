@@ -188,7 +188,8 @@ class UnlearningReport:
         mia_half_width: 95 % half-width of one MIA score under chance, ``1.4·1.96·sqrt(0.25/(2g))``.
         notes: anything a reader must know before trusting the numbers.
 
-    Example:
+    Example (not run: it needs a trained target, a fitted oracle and a retrained model; the
+    README's "In your own code" runs these steps, and its test runs the README):
         >>> report = UnlearningReport.evaluate(  # doctest: +SKIP
         ...     dm, oracle, original=target, unlearned={"finetune": model}, retrained=retrained,
         ...     times={"finetune": 0.4, "retrained": 1.5},

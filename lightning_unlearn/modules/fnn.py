@@ -58,7 +58,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.datamodules.splits import SPLIT_NAMES
+from lightning_unlearn.datamodules.splits import REPORT_ONLY_SPLITS, SPLIT_NAMES
 from lightning_unlearn.models import LossName
 from lightning_unlearn.modules.baselines import UnlearningBaseline
 
@@ -682,9 +682,11 @@ class FNNModule(UnlearningBaseline):
                 f"Expected `unlearn_training` to be one of {list(get_args(UnlearnTraining))}, but got"
                 f" {unlearn_training!r}."
             )
-        if activation_split not in SPLIT_NAMES:
+        readable = [name for name in SPLIT_NAMES if name not in REPORT_ONLY_SPLITS]
+        if activation_split not in readable:
             raise ValueError(
-                f"Expected `activation_split` to be one of {list(SPLIT_NAMES)}, but got {activation_split!r}."
+                f"Expected `activation_split` to be one of {readable} (`test` and `heldout` are the final report's),"
+                f" but got {activation_split!r}."
             )
         self.schedule = schedule
         # Validate the τ settings now, so a bad config fails before any data is read.

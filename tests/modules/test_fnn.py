@@ -283,6 +283,11 @@ def test_phase_schedule_order() -> None:
         (lambda: FNNModule(_mlp(), placement="3-L"), ValueError, r"Expected `placement` to be one of"),  # type: ignore[arg-type]
         (lambda: FNNModule(_mlp(), layers=["9"]), ValueError, r"but got '9'; available:"),
         (lambda: FNNModule(_mlp(), activation_split="train"), ValueError, r"`activation_split` to be one of"),
+        (
+            lambda: FNNModule(_mlp(), activation_split="test"),
+            ValueError,
+            r"`test` and `heldout` are the final report's\), but got 'test'",
+        ),
         (lambda: ForgettingLayer([1.0]).set_clock(-1.0), ValueError, r"clock `t` to be a non-negative number"),
     ],
 )

@@ -1,0 +1,336 @@
+"""What each experiment method accepts as settings, checked before anything trains.
+
+:func:`~lightning_unlearn.pipeline.run_experiment` takes ``methods``: a method's short name →
+its settings, which the pipeline passes on as keyword arguments to the class that does the
+work (``forsaken`` → :class:`~lightning_unlearn.modules.forsaken.ForsakenModule`, ``fnn`` →
+:class:`~lightning_unlearn.modules.fnn.FNNModule`, …). A misspelt setting would otherwise
+surface as a ``TypeError`` only after the target, the shadow and the retrained model have
+trained. :func:`check_methods` reads the receiving signatures instead, so the same mistake
+fails in a second, naming the valid settings and the closest one.
+
+Example:
+    >>> check_methods({"forsaken": {"iteration": 40}}, available=["forsaken"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected the settings of `forsaken` to be from ..., but got `iteration`. Did you mean `iterations`?
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin
+
+__all__ = ["METHOD_SETTINGS", "MethodSettings", "check_methods", "method_settings", "resolved_settings"]
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """Where one method's settings go.
+
+    Args:
+        receiver: ``"module:Class"`` (or ``"module:function"``) whose ``__init__`` (or call)
+            parameters are the method's settings.
+        supplied: parameters of ``receiver`` the pipeline fills in itself (the target, the
+            datamodule, the seed …); a user cannot set them.
+        extra: settings the pipeline takes before the receiver sees them: setting name →
+            ``"module:callable"`` with a parameter of that name (its type, and its default where
+            the receiver has none).
+        nested: settings whose value is a mapping of keyword arguments for another class:
+            setting name → ``"module:Class"``.
+        pipeline_defaults: defaults the pipeline sets where they differ from ``receiver``'s (for a
+            ``nested`` setting, a mapping of its own; a default computed during the run is
+            described in words).
+    """
+
+    receiver: str
+    supplied: frozenset[str] = frozenset()
+    extra: Mapping[str, str] = field(default_factory=dict)
+    nested: Mapping[str, str] = field(default_factory=dict)
+    pipeline_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def receiver_name(self) -> str:
+        """The receiver's name, e.g. ``"ForsakenModule"``."""
+        return self.receiver.rpartition(":")[2]
+
+    def summary(self) -> str:
+        """The first line of the receiver's docstring: what the method does, in one line."""
+        doc = inspect.getdoc(_resolve(self.receiver)) or self.receiver_name
+        return doc.strip().splitlines()[0].replace("``", "").replace(":class:", "").replace("`", "")
+
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """Every setting a user may give: the receiver's parameters less ``supplied``, and ``extra`` and ``nested``."""
+        found = {
+            name: parameter
+            for name, parameter in _parameters(_resolve(self.receiver)).items()
+            if name not in self.supplied
+        }
+        for name, owner in self.extra.items():
+            found.setdefault(name, _parameters(_resolve(owner))[name])
+        for name in self.nested:
+            found[name] = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+        return found
+
+
+_FORSAKEN = "lightning_unlearn.modules.forsaken"
+_FNN = "lightning_unlearn.modules.fnn"
+_SISA = "lightning_unlearn.modules.sisa"
+_BASELINES = "lightning_unlearn.modules.baselines"
+_SISA_SUPPLIED = frozenset({"datamodule", "recipe", "checkpoint_dir", "seed"})
+_BASELINE_SUPPLIED = frozenset({"target", "datamodule"})
+_BASELINE_EXTRA = {"max_epochs": f"{_BASELINES}:run_baseline"}  # the pipeline hands it to run_baseline
+
+#: Method name → where its settings go, as the adapters of :data:`lightning_unlearn.pipeline.METHODS` pass them.
+METHOD_SETTINGS: dict[str, MethodSettings] = {
+    "forsaken": MethodSettings(f"{_FORSAKEN}:ForsakenModule", frozenset({"target"})),
+    "fnn": MethodSettings(
+        f"{_FNN}:FNNModule",
+        frozenset({"target", "datamodule", "seed"}),
+        nested={"early_stopping": "lightning_unlearn.callbacks.mia_early_stopping:MIAEarlyStopping"},
+        pipeline_defaults={"early_stopping": {"accuracy_floor": "the original model's test accuracy − 0.02"}},
+    ),
+    "sisa": MethodSettings(
+        f"{_SISA}:SISAEnsemble", _SISA_SUPPLIED, pipeline_defaults={"num_shards": 5, "num_slices": 5}
+    ),
+    "sisa_dp": MethodSettings(
+        f"{_SISA}:SISADPEnsemble", _SISA_SUPPLIED, pipeline_defaults={"num_shards": 5, "num_slices": 5}
+    ),
+    "smu": MethodSettings(
+        f"{_BASELINES}:SMUBaseline",
+        frozenset({"target", "recorder", "datamodule"}),
+        extra=_BASELINE_EXTRA,
+    ),
+    "finetune": MethodSettings(f"{_BASELINES}:FinetuneBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "neggrad": MethodSettings(f"{_BASELINES}:NegGradBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "neggrad_plus": MethodSettings(f"{_BASELINES}:NegGradPlusBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+}
+
+
+def method_settings(name: str) -> MethodSettings | None:
+    """The :class:`MethodSettings` of method ``name``, or ``None`` for a method this module does not know."""
+    return METHOD_SETTINGS.get(name)
+
+
+def check_methods(
+    methods: Mapping[str, Mapping[str, Any] | None], available: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Check every method name, setting name and checkable setting value; nothing is run.
+
+    Args:
+        methods: method name → its settings (``None`` for none), as ``run_experiment`` takes them.
+        available: the method names the pipeline can run.
+
+    Returns:
+        ``methods`` as plain dictionaries, in the same order.
+
+    Raises:
+        ValueError: an unknown method name, ``class_path`` under a short method name, an unknown
+            setting (naming the valid ones and the closest), or a value outside a setting's choices.
+        TypeError: ``methods`` or a method's settings is not a mapping, or a value of the wrong type.
+
+    Example:
+        >>> check_methods({"forsaken": {"posterior": "nearest"}}, available=["forsaken"])
+        {'forsaken': {'posterior': 'nearest'}}
+    """
+    if not isinstance(methods, Mapping):
+        raise TypeError(
+            f"Expected `methods` to be a mapping of method name → settings, but got {type(methods).__name__}."
+        )
+    unknown = [name for name in methods if name not in available]
+    if unknown:
+        hints = "".join(" " + _method_name_hint(str(name), available) for name in unknown)
+        raise ValueError(f"Expected method names from {sorted(available)}, but got {unknown}.{hints}".rstrip())
+    checked: dict[str, dict[str, Any]] = {}
+    for name, settings in methods.items():
+        if settings is None:
+            settings = {}
+        if not isinstance(settings, Mapping):
+            raise TypeError(
+                f"Expected the settings of `{name}` to be a mapping of keyword arguments (or null), but got"
+                f" {type(settings).__name__} {settings!r}."
+            )
+        checked[name] = dict(settings)
+        spec = method_settings(name)
+        if spec is not None:
+            _check_settings(name, spec, checked[name])
+    return checked
+
+
+def resolved_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with every default of method ``name`` filled in (for the run's record).
+
+    Args:
+        name: the method's short name.
+        settings: the settings given.
+
+    Returns:
+        Every setting of the method by name: the given value, else the pipeline's default, else
+        the receiver's; a method unknown to this module gets ``settings`` back.
+    """
+    spec = method_settings(name)
+    if spec is None:
+        return dict(settings)
+    resolved: dict[str, Any] = {}
+    for key, parameter in spec.parameters().items():
+        if parameter.default is not inspect.Parameter.empty:
+            resolved[key] = parameter.default
+    resolved.update({key: value for key, value in spec.pipeline_defaults.items() if key not in spec.nested})
+    resolved.update(settings)
+    for key, owner in spec.nested.items():
+        nested = {
+            inner: parameter.default
+            for inner, parameter in _parameters(_resolve(owner)).items()
+            if parameter.default is not inspect.Parameter.empty
+        }
+        nested.update(spec.pipeline_defaults.get(key, {}))
+        nested.update(settings.get(key) or {})
+        resolved[key] = nested
+    return resolved
+
+
+# ---------------------------------------------------------------------------- checks
+def _check_settings(name: str, spec: MethodSettings, settings: Mapping[str, Any]) -> None:
+    if "class_path" in settings or "init_args" in settings:
+        raise ValueError(
+            f"Expected the settings of `{name}` to be keyword arguments of {spec.receiver_name}, such as"
+            f" {{{name}: {{{_example_key(spec)}: ...}}}}, but got `class_path`/`init_args`: a method is chosen by"
+            " its short name, and its class is fixed."
+        )
+    parameters = spec.parameters()
+    added = [key for key in (*spec.extra, *spec.nested) if key not in _parameters(_resolve(spec.receiver))]
+    source = f"the arguments of {spec.receiver_name}" + "".join(f", and `{key}`" for key in added)
+    _check_keys(f"the settings of `{name}`", source, settings, parameters)
+    hints = _type_hints(spec)
+    for key, value in settings.items():
+        if key in spec.nested:
+            _check_nested(name, key, spec.nested[key], value)
+        elif key in hints:
+            _check_value(f"`{key}` of `{name}`", hints[key], value)
+
+
+def _check_nested(name: str, key: str, owner: str, value: Any) -> None:
+    if value is None:
+        return
+    receiver = _resolve(owner)
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"Expected `{key}` of `{name}` to be a mapping of {receiver.__name__} arguments, but got"
+            f" {type(value).__name__} {value!r}."
+        )
+    parameters = _parameters(receiver)
+    _check_keys(f"`{key}` of `{name}`", f"the arguments of {receiver.__name__}", value, parameters)
+    hints = _hints_of(receiver, parameters)
+    for inner, inner_value in value.items():
+        if inner in hints:
+            _check_value(f"`{key}.{inner}` of `{name}`", hints[inner], inner_value)
+
+
+def _check_keys(what: str, source: str, settings: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+    unknown = [str(key) for key in settings if key not in parameters]
+    if not unknown:
+        return
+    valid = sorted(parameters)
+    got = " and ".join(f"`{key}`" for key in unknown)
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"Did you mean `{close[0]}`" + (f" for `{key}`?" if len(unknown) > 1 else "?"))
+    hint = (" " + " ".join(hints)) if hints else ""
+    raise ValueError(f"Expected {what} to be from {valid} ({source}), but got {got}.{hint}")
+
+
+_TYPE_WORDS: dict[type, str] = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_value(what: str, hint: Any, value: Any) -> None:
+    """Check ``value`` against a hint made of Literals, bool, int, float, str and None; skip any other hint."""
+    options = list(get_args(hint)) if _is_union(hint) else [hint]
+    nullable = type(None) in options
+    options = [option for option in options if option is not type(None)]
+    literals = [option for option in options if get_origin(option) is Literal]
+    plain = [option for option in options if option in _TYPE_WORDS]
+    if not options or len(literals) + len(plain) != len(options):
+        return  # a type this check does not read (an optimiser, a path …): the receiver checks it
+    choices = [choice for literal in literals for choice in get_args(literal)]
+    if value is None and nullable:
+        return
+    if (not isinstance(value, bool) and value in choices) or any(_is_instance(value, kind) for kind in plain):
+        return
+    if choices and not plain:
+        close = difflib.get_close_matches(str(value), [str(choice) for choice in choices], n=1, cutoff=0.6)
+        hint_text = f" Did you mean `{close[0]}`?" if close else ""
+        raise ValueError(f"Expected {what} to be one of {choices}, but got {value!r}.{hint_text}")
+    expected = " or ".join([_TYPE_WORDS[kind] for kind in plain] + ([f"one of {choices}"] if choices else []))
+    raise TypeError(f"Expected {what} to be {expected}, but got {type(value).__name__} {value!r}.")
+
+
+def _is_instance(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _is_union(hint: Any) -> bool:
+    return get_origin(hint) in (typing.Union, types.UnionType)
+
+
+# ---------------------------------------------------------------------------- hints
+def _method_name_hint(name: str, available: Collection[str]) -> str:
+    short = name.rpartition(".")[2]
+    for method, spec in METHOD_SETTINGS.items():
+        if method in available and short == spec.receiver_name:
+            return f"A method is named by its short name: `{name}` is `{method}`."
+    close = difflib.get_close_matches(name, sorted(available), n=1, cutoff=0.6)
+    return f"Did you mean `{close[0]}`?" if close else ""
+
+
+def _example_key(spec: MethodSettings) -> str:
+    names = [name for name in spec.parameters() if name not in spec.nested]
+    return names[0] if names else "setting"
+
+
+@functools.cache
+def _resolve(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _parameters(receiver: Any) -> dict[str, inspect.Parameter]:
+    function = receiver.__init__ if inspect.isclass(receiver) else receiver
+    return {
+        name: parameter
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self" and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+
+
+def _type_hints(spec: MethodSettings) -> dict[str, Any]:
+    hints = _hints_of(_resolve(spec.receiver), spec.parameters())
+    for name, owner in spec.extra.items():
+        hints.update(_hints_of(_resolve(owner), {name: None}))
+    return hints
+
+
+def _hints_of(receiver: Any, names: Collection[str]) -> dict[str, Any]:
+    """Evaluated annotations of ``receiver``'s parameters among ``names``; one that cannot be evaluated is left out."""
+    function: Callable[..., Any] = receiver.__init__ if inspect.isclass(receiver) else receiver
+    scope = vars(importlib.import_module(function.__module__))
+    found: dict[str, Any] = {}
+    for name, annotation in getattr(function, "__annotations__", {}).items():
+        if name not in names:
+            continue
+        try:
+            found[name] = eval(annotation, scope) if isinstance(annotation, str) else annotation
+        except Exception:  # an annotation naming a type only imported for type checkers
+            continue
+    return found
