@@ -118,7 +118,7 @@ def train_lira_references(
     datamodule: UnlearningDataModule,
     num_models: int = DEFAULT_REFERENCE_MODELS,
     seed: int = 0,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     **trainer_overrides: Any,
 ) -> LiRAReferenceStatistics:
     """Train the ``K`` reference models and record their confidences on every candidate.
@@ -133,7 +133,7 @@ def train_lira_references(
         datamodule: the splits; the candidates are :data:`CANDIDATE_SPLITS`.
         num_models: ``K``, at least 4.
         seed: seeds which candidates each model trains on (and offsets the models' seeds).
-        progress_bar: a progress bar over the models, on stderr.
+        progress_bar: a progress bar over the models, on stderr; ``None``: when stderr is a terminal.
         **trainer_overrides: passed to the recipe's Trainer.
 
     Returns:
@@ -145,6 +145,8 @@ def train_lira_references(
         RuntimeError: overlapping candidate splits.
     """
     from tqdm.auto import tqdm
+
+    from lightning_unlearn.progress import show_progress
 
     _check_settings(num_models, seed)
     datamodule.setup("fit")
@@ -158,8 +160,8 @@ def train_lira_references(
     settings.update(trainer_overrides)
     confidences = torch.empty(num_models, len(candidates), dtype=torch.float64)
     seconds: list[float] = []
-    bar = tqdm(range(num_models), desc="LiRA reference models", file=sys.stderr, disable=not progress_bar)
-    for k in bar:
+    shown = show_progress(progress_bar)
+    for k in tqdm(range(num_models), desc="LiRA reference models", file=sys.stderr, disable=not shown):
         chosen = is_in[k].numpy()
         train_split = Split.of(
             np.concatenate([retain.indices, candidates.indices[chosen]]),
@@ -218,7 +220,7 @@ def lira_references(
     num_models: int = DEFAULT_REFERENCE_MODELS,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
     **trainer_overrides: Any,
 ) -> CachedValue[LiRAReferenceStatistics]:
     """:func:`train_lira_references`, cached on disk like the target (trained once, then loaded).
@@ -232,7 +234,7 @@ def lira_references(
         num_models: ``K``.
         seed: seeds the inclusion matrix.
         cache_dir: the cache folder; ``None`` trains afresh every time.
-        progress_bar: a progress bar over the models, on stderr.
+        progress_bar: a progress bar over the models, on stderr; ``None``: when stderr is a terminal.
         **trainer_overrides: passed to the recipe's Trainer (not part of the cache key).
 
     Returns:
