@@ -316,6 +316,7 @@ def run_experiment(
     plots: bool = True,
     seed: int = 0,
     repeats: int = 3,
+    lira: int = 0,
 ) -> ExperimentResult:
     """Run the whole comparison and write the report.
 
@@ -333,19 +334,26 @@ def run_experiment(
         repeats: how many times each method and retraining are timed (the same number for all,
             every repeat from scratch); the report gives the median, report.json min and max too.
             The model of the first repeat is the one evaluated.
+        lira: how many LiRA reference models to train (e.g. 16; trained once, then cached) for the
+            per-example attack beside the population MIA in the report; 0 leaves LiRA off.
 
     Returns:
         The report, each method's outcome, each stage's time and the files written.
 
     Raises:
         ValueError, TypeError: an unknown method name, setting or setting value, raised before anything
-            trains (see :func:`~lightning_unlearn.preflight.check_experiment`); ``repeats`` below 1.
+            trains (see :func:`~lightning_unlearn.preflight.check_experiment`); ``repeats`` below 1;
+            ``lira`` neither 0 nor at least 4.
         FileNotFoundError: a data file is missing, raised before anything trains.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"Expected `repeats` to be a positive integer, but got {repeats!r}.")
+    if isinstance(lira, bool) or not isinstance(lira, int) or lira < 0 or 0 < lira < 4:
+        raise ValueError(f"Expected `lira` to be 0 (off) or at least 4 reference models, but got {lira!r}.")
     with _lightning_banners_silenced():
-        return _run(datamodule, recipe, methods, output_dir, cache_dir, logger, progress_bar, plots, seed, repeats)
+        return _run(
+            datamodule, recipe, methods, output_dir, cache_dir, logger, progress_bar, plots, seed, repeats, lira
+        )
 
 
 def _run(
@@ -359,6 +367,7 @@ def _run(
     plots: bool,
     seed: int,
     repeats: int,
+    lira: int = 0,
 ) -> ExperimentResult:
     datamodule = datamodule if datamodule is not None else DigitsDataModule()
     recipe = recipe if recipe is not None else TrainingRecipe()
@@ -420,6 +429,25 @@ def _run(
     stage_seconds["retrain"] = statistics.median(retrain_seconds)
     print(f"retrained in {_seconds_text(retrain_seconds)}", flush=True)
 
+    # LiRA (off unless `lira` > 0): reference models seeded apart from the retrained model, cached.
+    lira_statistics = None
+    if lira:
+        from lightning_unlearn.metrics.lira_references import lira_references
+
+        stage(f"LiRA reference models ({lira}, on retain plus half the candidates each; trained once, then cached)")
+        begin = time.perf_counter()
+        lira_entry = lira_references(
+            recipe, datamodule, num_models=lira, seed=seed, cache_dir=cache_dir, progress_bar=progress_bar
+        )
+        lira_statistics = lira_entry.value
+        reused["lira_references"] = lira_entry.from_cache
+        stage_seconds["lira_references"] = time.perf_counter() - begin
+        print(
+            f"LiRA reference models: {'reused from ' + str(lira_entry.folder) if lira_entry.from_cache else 'trained'}"
+            f" (training took {lira_statistics.training_seconds:.1f} s)",
+            flush=True,
+        )
+
     work_dir = (out if out is not None else Path(".")) / "work"
     context = ExperimentContext(
         datamodule=datamodule,
@@ -463,6 +491,7 @@ def _run(
         unlearned={name: outcome.model for name, outcome in outcomes.items()},
         times={**method_seconds, "retrained": retrain_seconds},
         mia_seed=seed,
+        lira=lira_statistics,
     )
     stage_seconds["evaluation"] = time.perf_counter() - begin
     print(report, flush=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+
+if TYPE_CHECKING:  # the metrics package imports the training helpers, which import the modules
+    from lightning_unlearn.metrics.lira import LiRAReferenceStatistics, LiRAVariant
 
 __all__ = ["MembershipInferenceCallback"]
 
@@ -34,11 +37,15 @@ class MembershipInferenceCallback(Callback):
       :class:`~lightning_unlearn.metrics.ForgettingRate` over the forget set, against the
       oracle's decisions on the model as it was when fitting started (the original; this
       needs one pass over the forget set at fit start, the only extra pass).
+    * ``<prefix>/lira_auc``, ``<prefix>/lira_tpr_at_1pct``: with ``lira`` reference statistics,
+      the per-example attack LiRA (Carlini et al. 2022) on the same batches, forget vs
+      ``validation_heldout`` only, with :class:`~lightning_unlearn.metrics.lira_score.LiRAScore`
+      (no extra pass: the statistics were computed once, before fitting).
 
     Under DDP both metrics gather every rank's samples, drop the duplicates a distributed
     sampler adds, fit the attack once and broadcast, so every rank logs the single-process value
     — and :class:`~lightning_unlearn.callbacks.MIAEarlyStopping` (``mia_monitor="membership/mia"``)
-    decides on the same number everywhere.
+    decides on the same number everywhere (``mia_monitor="membership/lira_auc"`` stops on LiRA).
 
     Args:
         oracle: a fitted :class:`~lightning_unlearn.metrics.ShadowModelOracle`; ``None`` logs no FR.
@@ -47,10 +54,15 @@ class MembershipInferenceCallback(Callback):
         prefix: the logged names' prefix.
         mia_folds: cross-validation folds of the MIA score.
         seed: seeds the MIA score.
+        lira: LiRA reference statistics
+            (:func:`~lightning_unlearn.metrics.lira_references.lira_references`) whose candidates
+            include ``forget`` and ``validation_heldout``; ``None`` logs no LiRA figures.
+        lira_variant: ``"online"`` or ``"offline"`` LiRA.
 
     Raises:
         ValueError: ``splits`` without ``forget`` or ``validation_heldout``, or an empty prefix.
-        TypeError: an ``oracle`` that is not a fitted ShadowModelOracle.
+        TypeError: an ``oracle`` that is not a fitted ShadowModelOracle, or ``lira`` that is not
+            LiRA reference statistics.
         RuntimeError: at run time, a batch without global indices.
 
     Example:
@@ -78,6 +90,8 @@ class MembershipInferenceCallback(Callback):
         prefix: str = "membership",
         mia_folds: int = 5,
         seed: int = 0,
+        lira: LiRAReferenceStatistics | None = None,
+        lira_variant: LiRAVariant = "online",
     ) -> None:
         super().__init__()
         if oracle is not None:
@@ -103,6 +117,16 @@ class MembershipInferenceCallback(Callback):
         self.mia = MIAScore(n_splits=mia_folds, seed=seed)
         self.forgetting_rate = ForgettingRate()
         self._before: dict[int, bool] = {}
+        self.lira: Any = None  # a LiRAScore, with reference statistics
+        if lira is not None:
+            from lightning_unlearn.metrics.lira import LiRAReferenceStatistics
+            from lightning_unlearn.metrics.lira_score import LiRAScore
+
+            if not isinstance(lira, LiRAReferenceStatistics):
+                raise TypeError(
+                    f"Expected `lira` to be LiRAReferenceStatistics or None, but got {type(lira).__name__}."
+                )
+            self.lira = LiRAScore(lira, variant=lira_variant)
 
     @staticmethod
     def _check_splits(splits: Sequence[str]) -> None:
@@ -124,6 +148,8 @@ class MembershipInferenceCallback(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.mia = self.mia.to(pl_module.device)
         self.forgetting_rate = self.forgetting_rate.to(pl_module.device)
+        if self.lira is not None:
+            self.lira = self.lira.to(pl_module.device)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Record the oracle's verdict on the forget set for the model as it is now: the original."""
@@ -170,6 +196,8 @@ class MembershipInferenceCallback(Callback):
             )
         logits, targets, indices = self._logits(pl_module, outputs, batch), batch[1], batch[2]
         self.mia.update(logits, targets, indices, is_member=split == _MEMBERS)
+        if self.lira is not None:
+            self.lira.update(logits, targets, indices, is_member=split == _MEMBERS)
         if split == _MEMBERS and self.oracle is not None:
             decisions = self.oracle.predict_membership_from_logits(logits.float().cpu(), targets.cpu())
             before = torch.tensor([self._before[int(i)] for i in indices.tolist()], dtype=torch.bool)
@@ -179,6 +207,8 @@ class MembershipInferenceCallback(Callback):
         if trainer.sanity_checking or self.mia.update_count == 0:
             self.mia.reset()
             self.forgetting_rate.reset()
+            if self.lira is not None:
+                self.lira.reset()
             return
         if self.oracle is not None and self.forgetting_rate.update_count > 0:
             pl_module.log(f"{self.prefix}/fr", float(self.forgetting_rate.compute()), sync_dist=True)
@@ -192,3 +222,10 @@ class MembershipInferenceCallback(Callback):
             pl_module.log(f"{self.prefix}/mia_auc", float(result.auc), sync_dist=True)
             pl_module.log(f"{self.prefix}/mia_loss_auc", float(result.loss_auc), sync_dist=True)
             pl_module.log(f"{self.prefix}/mia_group_size", float(result.group_size), sync_dist=True)
+        if self.lira is not None:
+            lira_auc = float(self.lira.compute())
+            lira_result = self.lira.result
+            self.lira.reset()
+            pl_module.log(f"{self.prefix}/lira_auc", lira_auc, sync_dist=True)
+            if lira_result is not None:
+                pl_module.log(f"{self.prefix}/lira_tpr_at_1pct", float(lira_result.tpr_at_1pct_fpr), sync_dist=True)

@@ -4,6 +4,8 @@
 * :mod:`~lightning_unlearn.metrics.oracle` — the shadow-model membership oracle (Forsaken §V-A).
 * :mod:`~lightning_unlearn.metrics.classes` — torchmetrics classes, correct under DDP.
 * :mod:`~lightning_unlearn.metrics.report` — original vs unlearned vs retrained, side by side.
+* :mod:`~lightning_unlearn.metrics.lira`, :mod:`~lightning_unlearn.metrics.lira_references`,
+  :mod:`~lightning_unlearn.metrics.lira_score` — LiRA, the per-example attack (Carlini et al. 2022).
 """
 
 from lightning_unlearn.metrics.classes import CatastrophicForgettingRate, ForgettingRate, MIAScore
@@ -19,6 +21,16 @@ from lightning_unlearn.metrics.functional import (
     mia_score,
     mia_score_from_logits,
 )
+from lightning_unlearn.metrics.lira import (
+    LiRAReferenceStatistics,
+    LiRAResult,
+    fit_lira_gaussians,
+    lira_attack,
+    lira_attack_from_logits,
+    lira_scores,
+)
+from lightning_unlearn.metrics.lira_references import lira_references, train_lira_references
+from lightning_unlearn.metrics.lira_score import LiRAScore
 from lightning_unlearn.metrics.oracle import (
     ForgettingRateResult,
     MembershipQuality,
@@ -45,6 +57,9 @@ __all__ = [
     "CatastrophicForgettingRate",
     "ForgettingRate",
     "ForgettingRateResult",
+    "LiRAReferenceStatistics",
+    "LiRAResult",
+    "LiRAScore",
     "MIAScore",
     "MIAScoreResult",
     "MembershipQuality",
@@ -60,12 +75,18 @@ __all__ = [
     "catastrophic_forgetting_rate_from_membership",
     "chance_margin",
     "comparison_band",
+    "fit_lira_gaussians",
     "forgetting_rate",
     "forgetting_rate_from_membership",
+    "lira_attack",
+    "lira_attack_from_logits",
+    "lira_references",
+    "lira_scores",
     "membership_counts",
     "membership_features",
     "membership_quality",
     "membership_verdict",
     "mia_score",
     "mia_score_from_logits",
+    "train_lira_references",
 ]

@@ -25,6 +25,12 @@ from lightning_unlearn.metrics.functional import (
     membership_counts,
     mia_score_from_logits,
 )
+from lightning_unlearn.metrics.lira import (
+    LiRAReferenceStatistics,
+    LiRAResult,
+    LiRAVariant,
+    lira_attack_from_logits,
+)
 from lightning_unlearn.metrics.oracle import (
     OracleQualityReport,
     ShadowModelOracle,
@@ -33,7 +39,7 @@ from lightning_unlearn.metrics.oracle import (
 )
 from lightning_unlearn.metrics.verdict import VERDICT_RULE, MembershipVerdict, membership_verdict
 
-__all__ = ["COLUMN_DEFINITIONS", "ModelEvaluation", "UnlearningReport"]
+__all__ = ["COLUMN_DEFINITIONS", "LIRA_COLUMN_DEFINITIONS", "ModelEvaluation", "UnlearningReport"]
 
 Role = Literal["original", "unlearned", "retrained"]
 RESERVED_NAMES = ("original", "retrained")
@@ -63,6 +69,7 @@ class ModelEvaluation:
             model itself, the reference); see :mod:`lightning_unlearn.metrics.verdict`.
         seconds_min: the fastest of the timed repeats, when several were timed.
         seconds_max: the slowest of them.
+        lira: the per-example attack LiRA, forget vs ``heldout``, when reference statistics were given.
     """
 
     name: str
@@ -83,6 +90,7 @@ class ModelEvaluation:
     verdict: MembershipVerdict | None = None
     seconds_min: float | None = None
     seconds_max: float | None = None
+    lira: LiRAResult | None = None
 
     @property
     def verdict_label(self) -> str:
@@ -92,9 +100,11 @@ class ModelEvaluation:
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (NaN becomes ``None``)."""
         values: dict[str, Any] = {
-            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("mia", "verdict")
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("mia", "verdict", "lira")
         }
         values["mia"] = self.mia.to_dict()
+        if self.lira is not None:
+            values["lira"] = self.lira.to_dict()
         values["verdict"] = self.verdict_label
         values["verdict_evidence"] = None if self.verdict is None else self.verdict.to_dict()
         return _json_ready(values)
@@ -138,6 +148,13 @@ COLUMN_DEFINITIONS: dict[str, str] = {
     "speed-up": "retraining's time divided by this model's, both measured in this run",
     "verdict": "under-forgotten / matches retraining / over-forgotten / oracle and attack disagree, against the"
     " retrained model and the noise of the group sizes (the lines below the table say why)",
+}
+
+#: The LiRA columns, shown (before ``time s``) only when the report was given LiRA reference statistics.
+LIRA_COLUMN_DEFINITIONS: dict[str, str] = {
+    "LiRA AUC": "the per-example likelihood-ratio attack (LiRA, Carlini et al. 2022), forget vs heldout, each sample"
+    " against its own IN/OUT Gaussians from the reference models; 0.5 = chance, the retrained model's is the target",
+    "LiRA TPR@1%FPR": "LiRA's true-positive rate at 1 % false positives over every heldout sample; about 0.01 = chance",
 }
 
 
@@ -218,6 +235,8 @@ class UnlearningReport:
         times: Mapping[str, float | Sequence[float]] | None = None,
         mia_seed: int = 0,
         mia_splits: int = 5,
+        lira: LiRAReferenceStatistics | None = None,
+        lira_variant: LiRAVariant = "online",
     ) -> UnlearningReport:
         """Evaluate every model on the datamodule's splits with a fitted oracle.
 
@@ -232,13 +251,18 @@ class UnlearningReport:
                 gives the denominator of every speed-up.
             mia_seed: seed of every MIA score.
             mia_splits: cross-validation folds of every MIA score.
+            lira: LiRA reference statistics
+                (:func:`~lightning_unlearn.metrics.lira_references.lira_references`) whose candidates
+                include ``forget`` and ``heldout``: adds LiRA (forget vs ``heldout``) for every model.
+                ``None`` leaves the table as it is without LiRA.
+            lira_variant: ``"online"`` or ``"offline"`` LiRA.
 
         Returns:
             The report.
 
         Raises:
-            TypeError: ``oracle`` is not a ShadowModelOracle, a model not an ``nn.Module``, or a time
-                not a number.
+            TypeError: ``oracle`` is not a ShadowModelOracle, a model not an ``nn.Module``, a time
+                not a number, or ``lira`` not LiRA reference statistics.
             ValueError: an unlearned model named ``"original"`` or ``"retrained"``, a time for a
                 model the report does not hold, or a negative time.
             RuntimeError: the oracle is not fitted.
@@ -247,6 +271,8 @@ class UnlearningReport:
         times = dict(times or {})
         if not isinstance(oracle, ShadowModelOracle):
             raise TypeError(f"Expected `oracle` to be a ShadowModelOracle, but got {type(oracle).__name__}.")
+        if lira is not None and not isinstance(lira, LiRAReferenceStatistics):
+            raise TypeError(f"Expected `lira` to be LiRAReferenceStatistics or None, but got {type(lira).__name__}.")
         for name in RESERVED_NAMES:
             if name in unlearned:
                 raise ValueError(
@@ -334,6 +360,7 @@ class UnlearningReport:
                 speedup=speedup,
                 seconds_min=min(repeats[name]) if name in repeats else None,
                 seconds_max=max(repeats[name]) if name in repeats else None,
+                lira=None if lira is None else _lira(lira, own["forget"], own["heldout"], lira_variant),
             )
 
         bt = evaluations["original"].bt
@@ -386,28 +413,71 @@ class UnlearningReport:
         "verdict",
     )
 
+    @property
+    def has_lira(self) -> bool:
+        """Whether the report holds LiRA figures (it was given LiRA reference statistics)."""
+        return any(m.lira is not None for m in self.models)
+
+    def _header(self) -> tuple[str, ...]:
+        if not self.has_lira:
+            return self._HEADER
+        at = self._HEADER.index("time s")
+        return (*self._HEADER[:at], *LIRA_COLUMN_DEFINITIONS, *self._HEADER[at:])
+
+    def _columns(self) -> dict[str, str]:
+        return {**COLUMN_DEFINITIONS, **(LIRA_COLUMN_DEFINITIONS if self.has_lira else {})}
+
     def _cells(self) -> list[list[str]]:
         rows = []
         for m in self.models:
-            rows.append(
-                [
-                    m.name,
-                    _format(m.retain_accuracy),
-                    _format(m.forget_accuracy),
-                    _format(m.test_accuracy),
-                    _format(m.test_accuracy_drop),
-                    _format(m.forgetting_rate),
-                    _format(m.catastrophic_forgetting_rate),
-                    f"{_format(m.mia.score)}±{_format(m.mia.score_std)}",
-                    _format(m.mia.auc),
-                    _format(m.mia.tpr_at_low_fpr),
-                    _format(m.mia.loss_auc),
-                    _format(m.seconds, 2),
-                    "—" if m.speedup is None else f"{m.speedup:.1f}×",
-                    m.verdict_label,
-                ]
-            )
+            row = [
+                m.name,
+                _format(m.retain_accuracy),
+                _format(m.forget_accuracy),
+                _format(m.test_accuracy),
+                _format(m.test_accuracy_drop),
+                _format(m.forgetting_rate),
+                _format(m.catastrophic_forgetting_rate),
+                f"{_format(m.mia.score)}±{_format(m.mia.score_std)}",
+                _format(m.mia.auc),
+                _format(m.mia.tpr_at_low_fpr),
+                _format(m.mia.loss_auc),
+                _format(m.seconds, 2),
+                "—" if m.speedup is None else f"{m.speedup:.1f}×",
+                m.verdict_label,
+            ]
+            if self.has_lira:
+                at = self._HEADER.index("time s")
+                figures = (None, None) if m.lira is None else (m.lira.auc, m.lira.tpr_at_1pct_fpr)
+                row[at:at] = [_format(value) for value in figures]
+            rows.append(row)
         return rows
+
+    def _lira_lines(self) -> list[str]:
+        results = [m.lira for m in self.models if m.lira is not None]
+        if not results:
+            return []
+        first = results[0]
+        lines = [
+            f"LiRA ({first.variant}, {'global' if first.global_variance else 'per-candidate'} variance,"
+            f" {first.num_models} reference models): forget vs heldout,"
+            f" {first.num_members} members and {first.num_nonmembers} non-members; TPR@1%FPR allows"
+            f" {first.false_positives_allowed(0.01)} false positive(s), TPR@0.1%FPR"
+            f" {first.false_positives_allowed(0.001)}; the AUC's 95 % half-width under chance is"
+            f" ±{first.auc_half_width:.3f}. Verdicts rest on the population MIA and the oracle; LiRA is shown"
+            " beside them.",
+            *first.notes,
+        ]
+        try:
+            reference = self.model("retrained").lira
+        except KeyError:
+            reference = None
+        if reference is not None:
+            lines.append(
+                f"retrained model (the reference): LiRA AUC {reference.auc:.3f}, TPR@1%FPR"
+                f" {reference.tpr_at_1pct_fpr:.3f}, TPR@0.1%FPR {reference.tpr_at_0_1pct_fpr:.3f}."
+            )
+        return lines
 
     def _oracle_lines(self) -> list[str]:
         lines = []
@@ -428,8 +498,9 @@ class UnlearningReport:
         return [f"{m.name}: {m.verdict.label} — {m.verdict.explanation}" for m in self.models if m.verdict is not None]
 
     def __str__(self) -> str:
-        cells = [list(self._HEADER), *self._cells()]
-        widths = [max(len(row[column]) for row in cells) for column in range(len(self._HEADER))]
+        header = self._header()
+        cells = [list(header), *self._cells()]
+        widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
         lines = [
             f"Unlearning report: {self.forget_size} forget samples, {self.heldout_size} heldout samples",
             *(
@@ -440,6 +511,7 @@ class UnlearningReport:
             ),
             *self._oracle_lines(),
             *self._verdict_lines(),
+            *self._lira_lines(),
             *self.notes,
         ]
         return "\n".join(lines)
@@ -447,16 +519,20 @@ class UnlearningReport:
     def to_markdown(self) -> str:
         """The comparison as a Markdown table, then the verdicts, the oracle's quality, the notes,
         and what every column means."""
+        header = self._header()
         lines = [
-            "| " + " | ".join(self._HEADER) + " |",
-            "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(self._HEADER))) + "|",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(header))) + "|",
             *("| " + " | ".join(row) + " |" for row in self._cells()),
             "",
-            *(f"- {line}" for line in self._verdict_lines() + self._oracle_lines() + list(self.notes)),
+            *(
+                f"- {line}"
+                for line in self._verdict_lines() + self._oracle_lines() + self._lira_lines() + list(self.notes)
+            ),
             "",
             "### Columns",
             "",
-            *(f"- **{name}**: {meaning}." for name, meaning in COLUMN_DEFINITIONS.items()),
+            *(f"- **{name}**: {meaning}." for name, meaning in self._columns().items()),
             f"- **Verdict rule**: {VERDICT_RULE}",
         ]
         return "\n".join(lines) + "\n"
@@ -471,13 +547,30 @@ class UnlearningReport:
                 "fr_half_width": self.fr_half_width,
                 "mia_half_width": self.mia_half_width,
                 "verdict_rule": VERDICT_RULE,
-                "columns": dict(COLUMN_DEFINITIONS),
+                "columns": self._columns(),
                 "oracle_quality": self.oracle_quality.to_dict(),
                 "models": [m.to_dict() for m in self.models],
                 "notes": list(self.notes),
+                **({"lira": self._lira_lines()} if self.has_lira else {}),
             }
         )
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _lira(
+    statistics: LiRAReferenceStatistics, forget: Predictions, heldout: Predictions, variant: LiRAVariant
+) -> LiRAResult:
+    """LiRA on one model: forget (members) vs ``heldout`` (non-members), as the report reads every attack."""
+    return lira_attack_from_logits(
+        statistics,
+        forget.logits,
+        forget.targets,
+        forget.indices,
+        heldout.logits,
+        heldout.targets,
+        heldout.indices,
+        variant=variant,
+    )
