@@ -61,6 +61,7 @@ def test_every_digits_experiment_runs_in_full(
             f"--cache_dir={shared_cache}",
             "--progress_bar=false",
             "--plots=false",
+            "--repeats=1",  # one timed run is enough to show the config runs
         ]
     )
     printed = capsys.readouterr().out
