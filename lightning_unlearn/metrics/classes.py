@@ -71,6 +71,36 @@ def _check_indices(indices: torch.Tensor) -> None:
         )
 
 
+def checked_membership_batch(
+    logits: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor, is_member: bool | torch.Tensor
+) -> torch.Tensor:
+    """Check one batch of a membership metric's ``update`` and return its per-sample member flags.
+
+    Args:
+        logits: ``(n, num_classes)`` outputs of the model under test.
+        targets: ``(n,)`` labels the samples carry.
+        indices: ``(n,)`` global indices (to drop the duplicates a distributed sampler adds).
+        is_member: one flag for the whole batch, or a per-sample bool tensor.
+
+    Returns:
+        A ``(n,)`` bool tensor on the indices' device.
+
+    Raises:
+        TypeError: non-tensor inputs, or a membership flag that is not boolean.
+        ValueError: inputs of different lengths.
+    """
+    _check_indices(indices)
+    _check_aligned("logits", logits, indices)
+    _check_aligned("targets", targets, indices)
+    if isinstance(is_member, bool):
+        return torch.full((indices.shape[0],), is_member, dtype=torch.bool, device=indices.device)
+    if isinstance(is_member, torch.Tensor) and is_member.dtype == torch.bool:
+        flags = is_member.reshape(-1)
+        _check_aligned("is_member", flags, indices)
+        return flags
+    raise TypeError(f"Expected `is_member` to be a bool or a torch.bool tensor, but got {type(is_member).__name__}.")
+
+
 def _check_decisions(name: str, value: torch.Tensor, indices: torch.Tensor) -> None:
     _check_aligned(name, value, indices)
     if value.dtype != torch.bool:
@@ -258,18 +288,7 @@ class MIAScore(Metric):
             TypeError: non-tensor inputs, or a membership flag that is not boolean.
             ValueError: inputs of different lengths.
         """
-        _check_indices(indices)
-        _check_aligned("logits", logits, indices)
-        _check_aligned("targets", targets, indices)
-        if isinstance(is_member, bool):
-            flags = torch.full((indices.shape[0],), is_member, dtype=torch.bool, device=indices.device)
-        elif isinstance(is_member, torch.Tensor) and is_member.dtype == torch.bool:
-            flags = is_member.reshape(-1)
-            _check_aligned("is_member", flags, indices)
-        else:
-            raise TypeError(
-                f"Expected `is_member` to be a bool or a torch.bool tensor, but got {type(is_member).__name__}."
-            )
+        flags = checked_membership_batch(logits, targets, indices, is_member)
         losses, confidences = membership_features(logits, targets)
         self.losses.append(losses)
         self.confidences.append(confidences)

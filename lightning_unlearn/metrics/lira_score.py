@@ -15,7 +15,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from lightning_unlearn.metrics.classes import _check_aligned, _check_indices, unique_by_index
+from lightning_unlearn.metrics.classes import checked_membership_batch, unique_by_index
 from lightning_unlearn.metrics.functional import membership_features
 from lightning_unlearn.metrics.lira import (
     LiRAGaussians,
@@ -123,18 +123,7 @@ class LiRAScore(Metric):
             TypeError: non-tensor inputs, or a membership flag that is not boolean.
             ValueError: inputs of different lengths.
         """
-        _check_indices(indices)
-        _check_aligned("logits", logits, indices)
-        _check_aligned("targets", targets, indices)
-        if isinstance(is_member, bool):
-            flags = torch.full((indices.shape[0],), is_member, dtype=torch.bool, device=indices.device)
-        elif isinstance(is_member, torch.Tensor) and is_member.dtype == torch.bool:
-            flags = is_member.reshape(-1)
-            _check_aligned("is_member", flags, indices)
-        else:
-            raise TypeError(
-                f"Expected `is_member` to be a bool or a torch.bool tensor, but got {type(is_member).__name__}."
-            )
+        flags = checked_membership_batch(logits, targets, indices, is_member)
         _, confidences = membership_features(logits, targets)
         self.confidences.append(confidences)
         self.labels.append(targets.to(torch.long))
