@@ -33,7 +33,7 @@ import torch
 from lightning.pytorch.loggers import Logger
 from torch import nn
 
-from lightning_unlearn.cache import ArtifactCache, config_key
+from lightning_unlearn.cache import ArtifactCache
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.inference import predict
@@ -273,21 +273,6 @@ class ExperimentResult:
     reused: dict[str, bool]
 
 
-def _recipe_description(recipe: TrainingRecipe) -> dict[str, Any]:
-    return {
-        "backbone": None if recipe.backbone is None else repr(recipe.backbone),
-        "max_epochs": recipe.max_epochs,
-        "learning_rate": recipe.learning_rate,
-        "weight_decay": recipe.weight_decay,
-        "seed": recipe.seed,
-    }
-
-
-def _splits_digest(datamodule: UnlearningDataModule) -> str:
-    manifest = datamodule.manifest_dict()
-    return config_key({"dataset": manifest["dataset"], "ood": manifest["ood_dataset"], "splits": manifest["splits"]})
-
-
 @contextlib.contextmanager
 def _lightning_banners_silenced() -> Iterator[None]:
     """Lightning's per-Trainer banners ("GPU available", tips) would bury the stages' own output."""
@@ -388,7 +373,7 @@ def _run(
     datamodule.setup("fit")
     print(datamodule.summary(), flush=True)
     stage_seconds["splits"] = time.perf_counter() - begin
-    base_config = {"splits": _splits_digest(datamodule), "recipe": _recipe_description(recipe)}
+    base_config = {"splits": datamodule.splits_digest(), "recipe": recipe.describe(datamodule)}
 
     stage("Target (with the forget gradients SMU needs)")
     begin = time.perf_counter()

@@ -76,6 +76,20 @@ class TrainingRecipe:
         if self.weight_decay < 0:
             raise ValueError(f"Expected `weight_decay` to be non-negative, but got {self.weight_decay!r}.")
 
+    def describe(self, datamodule: UnlearningDataModule) -> dict[str, Any]:
+        """What a model trained with this recipe on ``datamodule`` depends on, for cache keys.
+
+        The data order depends on the datamodule's batch size, so it is part of the description.
+        """
+        return {
+            "backbone": None if self.backbone is None else repr(self.backbone),
+            "max_epochs": self.max_epochs,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "seed": self.seed,
+            "batch_size": datamodule.batch_size,
+        }
+
     def build_backbone(self, datamodule: UnlearningDataModule) -> nn.Module:
         """A freshly initialised backbone for ``datamodule``'s inputs and classes."""
         if self.backbone is None:

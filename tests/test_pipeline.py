@@ -75,6 +75,14 @@ def test_a_changed_recipe_trains_a_new_target(tmp_path: Path, cache_dir: Path) -
     assert result.reused["target"] is False
 
 
+def test_a_changed_batch_size_trains_a_new_target(tmp_path: Path) -> None:
+    # The data order depends on the batch size, so a target trained with another one is not reused.
+    settings = dict(output_dir=tmp_path, cache_dir=tmp_path / "cache", progress_bar=False, repeats=1, plots=False)
+    run_experiment(DigitsDataModule(), TrainingRecipe(max_epochs=3), {"smu": {}}, **settings)  # type: ignore[arg-type]
+    again = run_experiment(DigitsDataModule(batch_size=32), TrainingRecipe(max_epochs=3), {"smu": {}}, **settings)  # type: ignore[arg-type]
+    assert again.reused["target"] is False
+
+
 def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     result = run_experiment(
         DigitsDataModule(),

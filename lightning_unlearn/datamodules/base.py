@@ -371,6 +371,15 @@ class UnlearningDataModule(L.LightningDataModule):
             },
         }
 
+    def splits_digest(self) -> str:
+        """A short stable hash of the data and every split: the cache key of whatever was trained on them."""
+        from lightning_unlearn.cache import config_key
+
+        manifest = self.manifest_dict()
+        return config_key(
+            {"dataset": manifest["dataset"], "ood": manifest["ood_dataset"], "splits": manifest["splits"]}
+        )
+
     def save_manifest(self, path: str | os.PathLike[str]) -> Path:
         """Write the index manifest as JSON, atomically (no partial file on failure)."""
         payload = json.dumps(self.manifest_dict())

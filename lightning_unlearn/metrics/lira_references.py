@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_unlearn.cache import ArtifactCache, CachedValue, config_key
+from lightning_unlearn.cache import ArtifactCache, CachedValue
 from lightning_unlearn.datamodules.base import SplitDataset, UnlearningDataModule
 from lightning_unlearn.datamodules.splits import Split
 from lightning_unlearn.inference import predict
@@ -198,18 +198,9 @@ def train_lira_references(
 def _cache_config(
     recipe: TrainingRecipe, datamodule: UnlearningDataModule, num_models: int, seed: int
 ) -> dict[str, Any]:
-    manifest = datamodule.manifest_dict()
-    splits = {"dataset": manifest["dataset"], "ood": manifest["ood_dataset"], "splits": manifest["splits"]}
     return {
-        "splits": config_key(splits),  # the digest the pipeline keys the target with
-        "recipe": {
-            "backbone": None if recipe.backbone is None else repr(recipe.backbone),
-            "max_epochs": recipe.max_epochs,
-            "learning_rate": recipe.learning_rate,
-            "weight_decay": recipe.weight_decay,
-            "seed": recipe.seed,
-            "batch_size": datamodule.batch_size,
-        },
+        "splits": datamodule.splits_digest(),  # the digest the pipeline keys the target with
+        "recipe": recipe.describe(datamodule),
         "lira": {"num_models": num_models, "seed": seed, "candidates": list(CANDIDATE_SPLITS)},
     }
 
