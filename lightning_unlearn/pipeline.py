@@ -320,7 +320,8 @@ def run_experiment(
             every repeat from scratch); the report gives the median, report.json min and max too.
             The model of the first repeat is the one evaluated.
         lira: how many LiRA reference models to train (e.g. 16; trained once, then cached) for the
-            per-example attack beside the population MIA in the report; 0 leaves LiRA off.
+            per-example attack beside the population MIA in the report; 0 (the default here) leaves
+            LiRA off. The command line's main job uses 16.
 
     Returns:
         The report, each method's outcome, each stage's time and the files written.

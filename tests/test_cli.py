@@ -62,6 +62,7 @@ def test_every_digits_experiment_runs_in_full(
             "--progress_bar=false",
             "--plots=false",
             "--repeats=1",  # one timed run is enough to show the config runs
+            "--lira=0",  # the per-example attack has tests of its own
         ]
     )
     printed = capsys.readouterr().out
@@ -246,6 +247,8 @@ def test_a_wandb_logger_from_the_command_line_runs_offline(
             f"--cache_dir={shared_cache}",
             "--progress_bar=false",
             "--plots=false",
+            "--repeats=1",
+            "--lira=0",
         ]
     )
     import os

@@ -43,15 +43,21 @@ def test_the_readme_table_has_the_columns_the_report_prints() -> None:
     import sys
 
     from lightning_unlearn.metrics import COLUMN_DEFINITIONS
+    from lightning_unlearn.metrics.report import LIRA_COLUMN_DEFINITIONS
 
     sys.path.insert(0, str(README.parent / "tools"))
     from readme_report import comparable, readme_report  # the CI check's own parser
 
     block = readme_report(README.read_text())
     header = next(line for line in block.splitlines() if line.startswith("model "))
-    assert re.split(r"\s{2,}", header.strip()) == list(COLUMN_DEFINITIONS)
+    columns = list(COLUMN_DEFINITIONS)
+    at = columns.index("time s")
+    # The main job runs LiRA by default: its two columns stand before the times.
+    assert re.split(r"\s{2,}", header.strip()) == [*columns[:at], *LIRA_COLUMN_DEFINITIONS, *columns[at:]]
     assert len(comparable(block)) == len(block.splitlines())
     reading = README.read_text().split("How to read it", 1)[1].split("\n## ", 1)[0]
-    for column in COLUMN_DEFINITIONS:  # every column is explained where the table is
-        assert f"**{column}**" in reading or column in ("acc retain", "acc forget", "acc test"), column
+    for column in [*COLUMN_DEFINITIONS, *LIRA_COLUMN_DEFINITIONS]:  # every column is explained beside the table
+        grouped = column in ("acc retain", "acc forget", "acc test", "LiRA AUC", "LiRA TPR@1%FPR")
+        assert f"**{column}**" in reading or grouped, column
     assert "**acc retain / acc forget / acc test**" in reading
+    assert "**LiRA AUC / LiRA TPR@1%FPR**" in reading
