@@ -101,6 +101,20 @@ def checked_membership_batch(
     raise TypeError(f"Expected `is_member` to be a bool or a torch.bool tensor, but got {type(is_member).__name__}.")
 
 
+def require_both_groups(flags: torch.Tensor) -> None:
+    """Refuse gathered membership flags that hold only members or only non-members.
+
+    Raises:
+        ValueError: every flag is the same.
+    """
+    num_members = int(flags.sum())
+    if num_members == 0 or num_members == flags.numel():
+        group = "members" if num_members else "non-members"
+        raise ValueError(
+            f"Expected both member and non-member samples, but got only {group} ({flags.numel():,} samples)."
+        )
+
+
 def _check_decisions(name: str, value: torch.Tensor, indices: torch.Tensor) -> None:
     _check_aligned(name, value, indices)
     if value.dtype != torch.bool:
@@ -312,12 +326,7 @@ class MIAScore(Metric):
             dim_zero_cat(self.labels),
             dim_zero_cat(self.is_member).bool(),
         )
-        num_members = int(flags.sum())
-        if num_members == 0 or num_members == flags.numel():
-            group = "members" if num_members else "non-members"
-            raise ValueError(
-                f"Expected both member and non-member samples, but got only {group} ({flags.numel():,} samples)."
-            )
+        require_both_groups(flags)
         arguments: dict[str, Any] = dict(
             member_losses=losses[flags].cpu(),
             nonmember_losses=losses[~flags].cpu(),

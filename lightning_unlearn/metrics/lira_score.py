@@ -15,7 +15,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from lightning_unlearn.metrics.classes import checked_membership_batch, unique_by_index
+from lightning_unlearn.metrics.classes import checked_membership_batch, require_both_groups, unique_by_index
 from lightning_unlearn.metrics.functional import membership_features
 from lightning_unlearn.metrics.lira import (
     LiRAGaussians,
@@ -146,12 +146,7 @@ class LiRAScore(Metric):
             dim_zero_cat(self.is_member).bool(),
         )
         indices, confidences, labels, flags = indices.cpu(), confidences.cpu(), labels.cpu(), flags.cpu()
-        num_members = int(flags.sum())
-        if num_members == 0 or num_members == flags.numel():
-            group = "members" if num_members else "non-members"
-            raise ValueError(
-                f"Expected both member and non-member samples, but got only {group} ({flags.numel():,} samples)."
-            )
+        require_both_groups(flags)
         groups = []
         for name, chosen in (("member", flags), ("nonmember", ~flags)):
             positions = self.statistics.positions(indices[chosen], labels[chosen], name=f"{name} indices")
