@@ -85,7 +85,11 @@ def _held_back(model: torch.nn.Module, dm: DigitsDataModule) -> tuple[float, MIA
 
 
 def _run(
-    module: FNNModule | FinetuneBaseline, original_validation_accuracy: float, epochs: int, stop: bool = True
+    module: FNNModule | FinetuneBaseline,
+    dm: DigitsDataModule,
+    original_validation_accuracy: float,
+    epochs: int,
+    stop: bool = True,
 ) -> tuple[Outcome, torch.nn.Module]:
     """Fit with early stopping on the validation pair; the accepted epoch's model, else the last one."""
     floor = max(0.0, original_validation_accuracy - ACCURACY_DROP)
@@ -93,7 +97,7 @@ def _run(
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _trainer([stopper], epochs).fit(module)
+        _trainer([stopper], epochs).fit(module, datamodule=dm)
     seconds = time.perf_counter() - start  # the per-epoch evaluation is part of the method
     accepted = stopper.accepted_epoch is not None
     if accepted and stop:
@@ -164,17 +168,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         for name in methods:
             policy, placement = name.split()
-            fnn = FNNModule(target.module, datamodule=dm, policy=policy, placement=placement, seed=seed)  # type: ignore[arg-type]
-            results[name].append(_score(*_run(fnn, validation_accuracy, fnn.total_epochs), dm, retrained_mia))
+            fnn = FNNModule(target.module, policy=policy, placement=placement, seed=seed)  # type: ignore[arg-type]
+            results[name].append(_score(*_run(fnn, dm, validation_accuracy, fnn.total_epochs), dm, retrained_mia))
         epochs = len(phase_schedule())  # the same 30 epochs as FNN's default schedule
         # Same optimiser as FNN (Adam, lr 1e-3), same number of epochs, same stopping rule.
-        finetune = FinetuneBaseline(target.module, datamodule=dm, max_epochs=epochs, optimizer=torch.optim.Adam)
-        results["finetune"].append(_score(*_run(finetune, validation_accuracy, epochs), dm, retrained_mia))
+        finetune = FinetuneBaseline(target.module, max_epochs=epochs, optimizer=torch.optim.Adam)
+        results["finetune"].append(_score(*_run(finetune, dm, validation_accuracy, epochs), dm, retrained_mia))
         if seed == 0:  # the full rank 2-L schedule and fine-tuning's 30 epochs, for the curve
-            full = FNNModule(target.module, datamodule=dm, policy="rank", placement="2-L", seed=seed)
-            curve, _ = _run(full, validation_accuracy, full.total_epochs, stop=False)
-            unstopped = FinetuneBaseline(target.module, datamodule=dm, max_epochs=epochs, optimizer=torch.optim.Adam)
-            finetune_curve = _run(unstopped, validation_accuracy, epochs, stop=False)[0].history
+            full = FNNModule(target.module, policy="rank", placement="2-L", seed=seed)
+            curve, _ = _run(full, dm, validation_accuracy, full.total_epochs, stop=False)
+            unstopped = FinetuneBaseline(target.module, max_epochs=epochs, optimizer=torch.optim.Adam)
+            finetune_curve = _run(unstopped, dm, validation_accuracy, epochs, stop=False)[0].history
         rank = results["rank 2-L"][-1]
         print(
             f"seed {seed}: original test acc {original_accuracy:.3f} MIA {original_mia.score:.3f};"

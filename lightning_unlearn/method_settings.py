@@ -27,7 +27,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
-__all__ = ["METHOD_SETTINGS", "MethodSettings", "check_methods", "method_settings", "resolved_settings"]
+__all__ = [
+    "METHOD_SETTINGS",
+    "MethodSettings",
+    "check_methods",
+    "method_settings",
+    "resolve_receiver",
+    "resolved_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -84,15 +91,14 @@ _FNN = "lightning_unlearn.modules.fnn"
 _SISA = "lightning_unlearn.modules.sisa"
 _BASELINES = "lightning_unlearn.modules.baselines"
 _SISA_SUPPLIED = frozenset({"datamodule", "recipe", "checkpoint_dir", "seed"})
-_BASELINE_SUPPLIED = frozenset({"target", "datamodule"})
-_BASELINE_EXTRA = {"max_epochs": f"{_BASELINES}:run_baseline"}  # the pipeline hands it to run_baseline
+_BASELINE_SUPPLIED = frozenset({"target"})
 
 #: Method name → where its settings go, as the adapters of :data:`lightning_unlearn.pipeline.METHODS` pass them.
 METHOD_SETTINGS: dict[str, MethodSettings] = {
     "forsaken": MethodSettings(f"{_FORSAKEN}:ForsakenModule", frozenset({"target"})),
     "fnn": MethodSettings(
         f"{_FNN}:FNNModule",
-        frozenset({"target", "datamodule", "seed"}),
+        frozenset({"target", "seed"}),
         nested={"early_stopping": "lightning_unlearn.callbacks.mia_early_stopping:MIAEarlyStopping"},
         pipeline_defaults={"early_stopping": {"accuracy_floor": "the original model's test accuracy − 0.02"}},
     ),
@@ -104,26 +110,68 @@ METHOD_SETTINGS: dict[str, MethodSettings] = {
     ),
     "smu": MethodSettings(
         f"{_BASELINES}:SMUBaseline",
-        frozenset({"target", "recorder", "datamodule"}),
-        extra=_BASELINE_EXTRA,
+        frozenset({"target", "recorder"}),
     ),
-    "finetune": MethodSettings(f"{_BASELINES}:FinetuneBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
-    "neggrad": MethodSettings(f"{_BASELINES}:NegGradBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
-    "neggrad_plus": MethodSettings(f"{_BASELINES}:NegGradPlusBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "finetune": MethodSettings(f"{_BASELINES}:FinetuneBaseline", _BASELINE_SUPPLIED),
+    "neggrad": MethodSettings(f"{_BASELINES}:NegGradBaseline", _BASELINE_SUPPLIED),
+    "neggrad_plus": MethodSettings(f"{_BASELINES}:NegGradPlusBaseline", _BASELINE_SUPPLIED),
     "random_labels": MethodSettings(
-        "lightning_unlearn.modules.random_labels:RandomLabelsBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA
+        "lightning_unlearn.modules.random_labels:RandomLabelsBaseline", _BASELINE_SUPPLIED
     ),
-    "salun": MethodSettings("lightning_unlearn.modules.salun:SalUnBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
-    "scrub": MethodSettings("lightning_unlearn.modules.scrub:SCRUBBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA),
+    "salun": MethodSettings("lightning_unlearn.modules.salun:SalUnBaseline", _BASELINE_SUPPLIED),
+    "scrub": MethodSettings("lightning_unlearn.modules.scrub:SCRUBBaseline", _BASELINE_SUPPLIED),
     "l1_sparse": MethodSettings(
-        "lightning_unlearn.modules.l1_sparse:L1SparseBaseline", _BASELINE_SUPPLIED, _BASELINE_EXTRA
+        "lightning_unlearn.modules.l1_sparse:L1SparseBaseline", _BASELINE_SUPPLIED
     ),
 }
 
 
-def method_settings(name: str) -> MethodSettings | None:
-    """The :class:`MethodSettings` of method ``name``, or ``None`` for a method this module does not know."""
+def method_settings(name: str, settings: Mapping[str, Any] | None = None) -> MethodSettings | None:
+    """The :class:`MethodSettings` of method ``name``, or ``None`` for a method this module does not know.
+
+    With ``settings`` holding a ``class_path`` (a user's method), the settings of that class: its
+    ``__init__`` arguments less those the pipeline fills in, as for the built-in method it derives
+    from (a ``ForsakenModule`` subclass like ``forsaken``, an ``FNNModule`` subclass like ``fnn``).
+    """
+    if settings is not None and "class_path" in settings:
+        return _class_path_settings(str(settings["class_path"]))
     return METHOD_SETTINGS.get(name)
+
+
+def resolve_receiver(path: str) -> Any:
+    """The class (or function) ``path`` names: ``"package.module:Name"`` or ``"package.module.Name"``.
+
+    Raises:
+        ValueError: ``path`` names no importable module or no such attribute in it.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"Expected a class path such as 'my_package.methods.MyMethod', but got {path!r}.")
+    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module:
+        raise ValueError(f"Expected a class path such as 'my_package.methods.MyMethod', but got {path!r}.")
+    try:
+        return _resolve(f"{module}:{name}")
+    except ModuleNotFoundError as error:
+        raise ValueError(f"Expected `class_path` {path!r} to name an importable module, but {error}.") from None
+    except AttributeError:
+        message = f"Expected `class_path` {path!r} to name a class of module {module!r}, but it has none."
+        raise ValueError(message) from None
+
+
+def _class_path_settings(path: str) -> MethodSettings:
+    receiver = resolve_receiver(path)
+    from lightning_unlearn.modules.base import UnlearningMethod
+
+    if not (inspect.isclass(receiver) and issubclass(receiver, UnlearningMethod)):
+        raise TypeError(
+            f"Expected `class_path` {path!r} to name a subclass of lightning_unlearn.modules.UnlearningMethod, but"
+            f" it names {receiver!r}."
+        )
+    for built_in in ("forsaken", "fnn", "smu"):
+        spec = METHOD_SETTINGS[built_in]
+        if issubclass(receiver, _resolve(spec.receiver)):
+            return MethodSettings(f"{receiver.__module__}:{receiver.__qualname__}", spec.supplied, nested=spec.nested)
+    return MethodSettings(f"{receiver.__module__}:{receiver.__qualname__}", _BASELINE_SUPPLIED)
 
 
 def check_methods(
@@ -151,7 +199,11 @@ def check_methods(
         raise TypeError(
             f"Expected `methods` to be a mapping of method name → settings, but got {type(methods).__name__}."
         )
-    unknown = [name for name in methods if name not in available]
+    unknown = [
+        name
+        for name, settings in methods.items()
+        if name not in available and not (isinstance(settings, Mapping) and "class_path" in settings)
+    ]
     if unknown:
         hints = "".join(" " + _method_name_hint(str(name), available) for name in unknown)
         raise ValueError(f"Expected method names from {sorted(available)}, but got {unknown}.{hints}".rstrip())
@@ -165,10 +217,32 @@ def check_methods(
                 f" {type(settings).__name__} {settings!r}."
             )
         checked[name] = dict(settings)
+        if "class_path" in settings:
+            _check_class_path(name, checked[name])
+            continue
         spec = method_settings(name)
         if spec is not None:
             _check_settings(name, spec, checked[name])
     return checked
+
+
+def _check_class_path(name: str, settings: dict[str, Any]) -> None:
+    """A user's method: ``{class_path: ..., init_args: {...}}``; its class and its arguments are checked."""
+    extra = sorted(set(settings) - {"class_path", "init_args"})
+    if extra:
+        raise ValueError(
+            f"Expected the settings of `{name}` to hold `class_path` and `init_args` alone, but got {extra} too: put"
+            " the method's arguments under `init_args`."
+        )
+    init_args: Any = settings.get("init_args") or {}
+    if callable(getattr(init_args, "as_dict", None)):  # the command line's reading of a YAML mapping
+        init_args = init_args.as_dict()
+    if not isinstance(init_args, Mapping):
+        raise TypeError(f"Expected `init_args` of `{name}` to be a mapping, but got {type(init_args).__name__}.")
+    settings["init_args"] = dict(init_args)
+    spec = method_settings(name, settings)
+    assert spec is not None
+    _check_settings(name, spec, settings["init_args"])
 
 
 def resolved_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,9 +256,16 @@ def resolved_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         Every setting of the method by name: the given value, else the pipeline's default, else
         the receiver's; a method unknown to this module gets ``settings`` back.
     """
-    spec = method_settings(name)
+    spec = method_settings(name, settings)
     if spec is None:
         return dict(settings)
+    if "class_path" in settings:
+        return {"class_path": settings["class_path"], "init_args": resolved_settings_of(spec, settings["init_args"])}
+    return resolved_settings_of(spec, settings)
+
+
+def resolved_settings_of(spec: MethodSettings, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with every default of ``spec``'s receiver (and the pipeline's) filled in."""
     resolved: dict[str, Any] = {}
     for key, parameter in spec.parameters().items():
         if parameter.default is not inspect.Parameter.empty:
@@ -314,12 +395,20 @@ def _resolve(path: str) -> Any:
 
 
 def _parameters(receiver: Any) -> dict[str, inspect.Parameter]:
-    function = receiver.__init__ if inspect.isclass(receiver) else receiver
-    return {
-        name: parameter
-        for name, parameter in inspect.signature(function).parameters.items()
-        if name != "self" and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    }
+    """The named parameters of ``receiver``; a class whose ``__init__`` forwards ``**kwargs`` gets its bases' too."""
+    owners = [c for c in receiver.__mro__ if "__init__" in vars(c)] if inspect.isclass(receiver) else [receiver]
+    found: dict[str, inspect.Parameter] = {}
+    for owner in owners:
+        function = owner.__init__ if inspect.isclass(owner) else owner
+        forwards = False
+        for name, parameter in inspect.signature(function).parameters.items():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                forwards = True
+            elif name != "self" and parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+                found.setdefault(name, parameter)
+        if not forwards:
+            break
+    return found
 
 
 def _type_hints(spec: MethodSettings) -> dict[str, Any]:
@@ -331,14 +420,16 @@ def _type_hints(spec: MethodSettings) -> dict[str, Any]:
 
 def _hints_of(receiver: Any, names: Collection[str]) -> dict[str, Any]:
     """Evaluated annotations of ``receiver``'s parameters among ``names``; one that cannot be evaluated is left out."""
-    function: Callable[..., Any] = receiver.__init__ if inspect.isclass(receiver) else receiver
-    scope = vars(importlib.import_module(function.__module__))
+    owners = [c for c in receiver.__mro__ if "__init__" in vars(c)] if inspect.isclass(receiver) else [receiver]
     found: dict[str, Any] = {}
-    for name, annotation in getattr(function, "__annotations__", {}).items():
-        if name not in names:
-            continue
-        try:
-            found[name] = eval(annotation, scope) if isinstance(annotation, str) else annotation
-        except Exception:  # an annotation naming a type only imported for type checkers
-            continue
+    for owner in reversed(owners):  # a subclass's annotation wins over its base's
+        function: Callable[..., Any] = owner.__init__ if inspect.isclass(owner) else owner
+        scope = vars(importlib.import_module(function.__module__))
+        for name, annotation in getattr(function, "__annotations__", {}).items():
+            if name not in names:
+                continue
+            try:
+                found[name] = eval(annotation, scope) if isinstance(annotation, str) else annotation
+            except Exception:  # an annotation naming a type only imported for type checkers
+                continue
     return found

@@ -15,8 +15,8 @@ alone, with the target's recipe; each is timed ``repeats`` times and the median 
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import functools
 import json
 import logging
 import os
@@ -24,7 +24,7 @@ import shutil
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,10 @@ from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.inference import predict
 from lightning_unlearn.metrics.oracle import ShadowModelOracle
 from lightning_unlearn.metrics.report import UnlearningReport
+from lightning_unlearn.modules.base import fit_method
 from lightning_unlearn.preflight import check_experiment
-from lightning_unlearn.progress import progress_callbacks, show_progress
+from lightning_unlearn.progress import show_progress
+from lightning_unlearn.trainers import DeviceSettings, quiet_lightning
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
 __all__ = ["DEFAULT_METHODS", "METHODS", "ExperimentContext", "ExperimentResult", "MethodOutcome", "run_experiment"]
@@ -82,22 +84,28 @@ class ExperimentContext:
     progress_bar: bool
     seed: int
 
+    @property
+    def device_settings(self) -> DeviceSettings:
+        """Where every method runs: the recipe's accelerator, devices, strategy and precision."""
+        return self.recipe.device_settings()
 
-def _forsaken(context: ExperimentContext, **settings: Any) -> MethodOutcome:
-    from lightning_unlearn.modules.forsaken import forsaken_unlearn
 
-    result = forsaken_unlearn(context.target, context.datamodule, seed=context.seed, **settings)
+def _forsaken(context: ExperimentContext, receiver: type | None = None, **settings: Any) -> MethodOutcome:
+    from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
+
+    module = (receiver or ForsakenModule)(context.target, **settings)
+    seconds = fit_forsaken(
+        module, context.datamodule, seed=context.seed, device_settings=context.device_settings, progress_bar=context.progress_bar
+    )
     details = {
         "settings": settings,
-        "iterations": result.module.iterations,
-        "generator_parameters": result.module.generator_parameter_count,
+        "iterations": module.iterations,
+        "generator_parameters": module.generator_parameter_count,
     }
-    return MethodOutcome(result.model, result.seconds, history=list(result.module.history), details=details)
+    return MethodOutcome(module.unlearned_model(), seconds, history=list(module.history), details=details)
 
 
-def _fnn(context: ExperimentContext, **settings: Any) -> MethodOutcome:
-    import lightning as L
-
+def _fnn(context: ExperimentContext, receiver: type | None = None, **settings: Any) -> MethodOutcome:
     from lightning_unlearn.callbacks import MIAEarlyStopping
     from lightning_unlearn.modules.fnn import FNNModule
 
@@ -107,24 +115,22 @@ def _fnn(context: ExperimentContext, **settings: Any) -> MethodOutcome:
         original = predict(context.target, context.datamodule.dataloader("validation")).accuracy()
         stopping["accuracy_floor"] = max(0.0, original - 0.02)
     stopper = MIAEarlyStopping(**stopping)
-    module = FNNModule(context.target, datamodule=context.datamodule, seed=context.seed, **settings)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=context.progress_bar,
-        callbacks=[stopper, *progress_callbacks(context.progress_bar)],
+    module = (receiver or FNNModule)(context.target, seed=context.seed, **settings)
+    # the per-epoch MIA on the validation pair is part of the method: inside the timer
+    fit_method(
+        module,
+        context.datamodule,
+        context.device_settings,
+        seed=context.seed,
+        progress_bar=context.progress_bar,
+        callbacks=[stopper],
     )
-    trainer.fit(module)  # the per-epoch MIA on the validation pair is part of the method: inside the timer
     seconds = time.perf_counter() - start
     if stopper.best_state is not None:
         module.load_state_dict(stopper.best_state)
     details = {
         "accepted_epoch": stopper.accepted_epoch,
-        "epochs_run": trainer.current_epoch,
+        "epochs_run": len(module.history),
         "accuracy_floor": stopper.accuracy_floor,
         "mia_reference": stopper.reference,
     }
@@ -175,41 +181,74 @@ def _privacy_line(ensemble: Any) -> str:
     )
 
 
-def _baseline(name: str) -> Callable[..., MethodOutcome]:
+def _method(context: ExperimentContext, receiver: Any, **settings: Any) -> MethodOutcome:
+    """Any other :class:`~lightning_unlearn.modules.base.UnlearningMethod`: the baselines and users' own methods."""
+    from lightning_unlearn.modules.baselines import SMUBaseline, UnlearningBaseline
+
+    if "optimizer" in settings:
+        settings["optimizer"] = _optimizer(receiver.__name__, settings["optimizer"])
+    if issubclass(receiver, SMUBaseline):
+        method = receiver(context.target, context.recorder, **settings)
+    else:
+        method = receiver(context.target, **settings)
+    trainer_kwargs: dict[str, Any] = {"limit_val_batches": 0} if isinstance(method, UnlearningBaseline) else {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="SMU's subtraction is exact only")  # in the details instead
+        run = fit_method(
+            method,
+            context.datamodule,
+            context.device_settings,
+            seed=context.seed,
+            progress_bar=context.progress_bar,
+            **trainer_kwargs,
+        )
+    details = _smu_details(context) if isinstance(method, SMUBaseline) else {}
+    return MethodOutcome(run.model, run.seconds, history=list(method.history), details=details)
+
+
+def method_adapter(receiver: type) -> Callable[..., MethodOutcome]:
+    """How the pipeline runs an :class:`~lightning_unlearn.modules.base.UnlearningMethod` subclass.
+
+    A subclass of :class:`~lightning_unlearn.modules.ForsakenModule` runs like ``forsaken``, one
+    of :class:`~lightning_unlearn.modules.FNNModule` like ``fnn`` (with its early stopping), and
+    any other (the baselines, a user's own method) is built from the target and its settings and
+    fitted once.
+
+    Raises:
+        TypeError: ``receiver`` is not an UnlearningMethod subclass.
+    """
+    from lightning_unlearn.modules.base import UnlearningMethod
+    from lightning_unlearn.modules.fnn import FNNModule
+    from lightning_unlearn.modules.forsaken import ForsakenModule
+
+    if not (isinstance(receiver, type) and issubclass(receiver, UnlearningMethod)):
+        raise TypeError(f"Expected a subclass of UnlearningMethod, but got {receiver!r}.")
+    if issubclass(receiver, ForsakenModule):
+        return functools.partial(_forsaken, receiver=receiver)
+    if issubclass(receiver, FNNModule):
+        return functools.partial(_fnn, receiver=receiver)
+    return functools.partial(_method, receiver=receiver)
+
+
+def _named(name: str) -> Callable[..., MethodOutcome]:
+    """The adapter of a short method name, resolved when it runs (the modules load on first use)."""
+
     def run(context: ExperimentContext, **settings: Any) -> MethodOutcome:
-        from lightning_unlearn.modules import baselines
+        from lightning_unlearn.method_settings import METHOD_SETTINGS, resolve_receiver
 
-        max_epochs = settings.pop("max_epochs", None)
-        if "optimizer" in settings:
-            settings["optimizer"] = _optimizer(name, settings["optimizer"])
-        if name == "smu":
-            baseline: Any = baselines.SMUBaseline(
-                context.target, context.recorder, datamodule=context.datamodule, **settings
-            )
-        else:
-            baseline = _resolve_receiver(name)(context.target, datamodule=context.datamodule, **settings)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="SMU's subtraction is exact only")  # in the details instead
-            run = baselines.run_baseline(
-                baseline,
-                max_epochs=max_epochs,
-                seed=context.seed,
-                progress_bar=context.progress_bar,
-                callbacks=progress_callbacks(context.progress_bar),
-            )
-        return MethodOutcome(run.model, run.seconds, details=_smu_details(context) if name == "smu" else {})
+        return method_adapter(resolve_receiver(METHOD_SETTINGS[name].receiver))(context, **settings)
 
+    run.__name__ = f"run_{name}"
     return run
 
 
-def _resolve_receiver(name: str) -> Any:
-    """The baseline class of method ``name``, as :data:`~lightning_unlearn.method_settings.METHOD_SETTINGS` names it."""
-    import importlib
+def _adapter(name: str, settings: Mapping[str, Any]) -> tuple[Callable[..., MethodOutcome], dict[str, Any]]:
+    """The adapter and settings of one entry of ``methods``: a short name, or any name with a ``class_path``."""
+    if "class_path" in settings:
+        from lightning_unlearn.method_settings import resolve_receiver
 
-    from lightning_unlearn.method_settings import METHOD_SETTINGS
-
-    module, _, attribute = METHOD_SETTINGS[name].receiver.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+        return method_adapter(resolve_receiver(settings["class_path"])), dict(settings.get("init_args") or {})
+    return METHODS[name], dict(settings)
 
 
 def _optimizer(name: str, setting: Any) -> Any:
@@ -238,18 +277,14 @@ def _optimizer(name: str, setting: Any) -> Any:
 
 #: Method name → adapter. Settings from the config are passed on as keyword arguments.
 METHODS: dict[str, Callable[..., MethodOutcome]] = {
-    "forsaken": _forsaken,
-    "fnn": _fnn,
+    "forsaken": _named("forsaken"),
+    "fnn": _named("fnn"),
     "sisa": _sisa,
     "sisa_dp": lambda context, **settings: _sisa(context, dp=True, **settings),
-    "smu": _baseline("smu"),
-    "finetune": _baseline("finetune"),
-    "neggrad": _baseline("neggrad"),
-    "neggrad_plus": _baseline("neggrad_plus"),
-    "random_labels": _baseline("random_labels"),
-    "salun": _baseline("salun"),
-    "scrub": _baseline("scrub"),
-    "l1_sparse": _baseline("l1_sparse"),
+    **{
+        name: _named(name)
+        for name in ("smu", "finetune", "neggrad", "neggrad_plus", "random_labels", "salun", "scrub", "l1_sparse")
+    },
 }
 
 #: The comparison the main job runs (retraining always runs beside them).
@@ -273,23 +308,6 @@ class ExperimentResult:
     reused: dict[str, bool]
 
 
-@contextlib.contextmanager
-def _lightning_banners_silenced() -> Iterator[None]:
-    """Lightning's per-Trainer banners ("GPU available", tips) would bury the stages' own output."""
-    names = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
-
-
 def run_experiment(
     datamodule: UnlearningDataModule | None = None,
     recipe: TrainingRecipe | None = None,
@@ -308,8 +326,10 @@ def run_experiment(
     Args:
         datamodule: the splits (default: the digits OOD scenario, no download needed).
         recipe: how the target, the shadow and the retrained model are trained.
-        methods: method name (a key of :data:`METHODS`) → its settings; default
-            :data:`DEFAULT_METHODS`.
+        methods: method name → its settings; default :data:`DEFAULT_METHODS`. A name is a key of
+            :data:`METHODS` with its keyword arguments, or any name (the report's row) with
+            ``{"class_path": "my_package.MyMethod", "init_args": {...}}``: a subclass of
+            :class:`~lightning_unlearn.modules.base.UnlearningMethod` from any importable package.
         output_dir: where ``report.md``, ``report.json``, ``manifest.json`` and the plots go.
         cache_dir: where trained targets and oracles are cached; ``None`` disables the cache.
         logger: a Lightning logger (e.g. ``WandbLogger``) that receives the table and plots.
@@ -336,7 +356,7 @@ def run_experiment(
         raise ValueError(f"Expected `repeats` to be a positive integer, but got {repeats!r}.")
     if isinstance(lira, bool) or not isinstance(lira, int) or lira < 0 or 0 < lira < 4:
         raise ValueError(f"Expected `lira` to be 0 (off) or at least 4 reference models, but got {lira!r}.")
-    with _lightning_banners_silenced():
+    with quiet_lightning():
         return _run(
             datamodule, recipe, methods, output_dir, cache_dir, logger, progress_bar, plots, seed, repeats, lira
         )
@@ -451,7 +471,8 @@ def _run(
     for name, settings in chosen.items():
         stage(f"Unlearning with {name}")
         try:
-            runs = [METHODS[name](context, **copy.deepcopy(settings)) for _ in range(repeats)]
+            adapter, init_args = _adapter(name, settings)
+            runs = [adapter(context, **copy.deepcopy(init_args)) for _ in range(repeats)]
         except KeyboardInterrupt:
             print(
                 f"\nInterrupted while unlearning with {name}. Nothing of this run was written to {out}; the cached"
@@ -641,7 +662,7 @@ def _forsaken_curve(
         def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
             snapshots.append({k: v.clone() for k, v in module.unlearned_parameters().items()})
 
-    fit_forsaken(module, datamodule, seed=context.seed, callbacks=[_Snapshot()])
+    fit_forsaken(module, datamodule, seed=context.seed, callbacks=[_Snapshot()], device_settings=context.device_settings)
     oracle_before = _membership(context, context.target)
     curve: dict[str, list[float]] = {
         "iteration": [0],

@@ -17,13 +17,12 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ProgressBar
 from torch import nn
 
+from lightning_unlearn.classifier import ClassifierModule
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.models import MLP
-from lightning_unlearn.modules.classifier import ClassifierModule
-from lightning_unlearn.progress import progress_callbacks
+from lightning_unlearn.trainers import DeviceSettings, build_trainer
 
 __all__ = ["TrainedModel", "TrainingRecipe", "fresh_copy", "train_classifier"]
 
@@ -51,8 +50,12 @@ class TrainingRecipe:
         learning_rate: Adam's learning rate.
         weight_decay: Adam's weight decay.
         seed: seeds initialisation and data order.
-        accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
-        devices: Lightning devices.
+        accelerator: Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``, …). Every stage of a
+            run (target, shadow, oracle features, each method, retraining, LiRA references)
+            runs where the recipe says: :meth:`device_settings`.
+        devices: Lightning devices (one by default).
+        strategy: Lightning strategy (``"auto"``, ``"ddp"``, ``"ddp_spawn"``, …).
+        precision: Lightning precision; ``None`` keeps Lightning's default.
         trainer_kwargs: anything else for :class:`lightning.Trainer`.
 
     Raises:
@@ -64,8 +67,10 @@ class TrainingRecipe:
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     seed: int = 0
-    accelerator: str = "cpu"
+    accelerator: str = "auto"
     devices: int | str = 1
+    strategy: str = "auto"
+    precision: str | int | None = None
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +80,11 @@ class TrainingRecipe:
             raise ValueError(f"Expected `learning_rate` to be positive, but got {self.learning_rate!r}.")
         if self.weight_decay < 0:
             raise ValueError(f"Expected `weight_decay` to be non-negative, but got {self.weight_decay!r}.")
+        self.device_settings()  # checks accelerator, devices and strategy now, before any training
+
+    def device_settings(self) -> DeviceSettings:
+        """Where every stage of a run with this recipe runs (accelerator, devices, strategy, precision)."""
+        return DeviceSettings(self.accelerator, self.devices, self.strategy, self.precision)
 
     def describe(self, datamodule: UnlearningDataModule) -> dict[str, Any]:
         """What a model trained with this recipe on ``datamodule`` depends on, for cache keys.
@@ -104,28 +114,16 @@ class TrainingRecipe:
         return ClassifierModule(self.build_backbone(datamodule), optimizer=optimizer)
 
     def build_trainer(self, **overrides: Any) -> L.Trainer:
-        """A Trainer with this recipe's schedule; ``overrides`` win over ``trainer_kwargs``.
+        """A Trainer with this recipe's schedule and devices; ``overrides`` win over ``trainer_kwargs``.
 
-        Its progress bar, unless ``enable_progress_bar=False`` or another progress bar is given,
-        is a :class:`~lightning_unlearn.progress.StderrProgressBar`: stdout keeps the results.
+        Its progress bar, unless ``enable_progress_bar=False``, is a
+        :class:`~lightning_unlearn.progress.StderrProgressBar`: stdout keeps the results.
         """
-        settings: dict[str, Any] = dict(
-            max_epochs=self.max_epochs,
-            accelerator=self.accelerator,
-            devices=self.devices,
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            check_val_every_n_epoch=self.max_epochs,
-        )
+        settings: dict[str, Any] = dict(max_epochs=self.max_epochs, check_val_every_n_epoch=self.max_epochs)
         settings.update(self.trainer_kwargs)
         settings.update(overrides)
-        given = settings.get("callbacks") or []
-        callbacks = [given] if isinstance(given, Callback) else list(given)
-        if settings.get("enable_progress_bar", True) and not any(isinstance(c, ProgressBar) for c in callbacks):
-            settings["callbacks"] = [*callbacks, *progress_callbacks(True)]
-        return L.Trainer(**settings)
+        progress_bar = bool(settings.pop("enable_progress_bar", True))
+        return build_trainer(self.device_settings(), progress_bar=progress_bar, **settings)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import warnings
 
 import pytest
@@ -21,3 +22,20 @@ def _quiet_lightning(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def attach() -> Callable[[object, object], None]:
+    """Attach a datamodule to an unlearning method the Lightning way, with a fit of no epochs.
+
+    For tests that inspect what a method reads (its loaders, its labels) without training it.
+    """
+    import lightning as L
+
+    def attach_to(module: object, datamodule: object) -> None:
+        trainer = L.Trainer(
+            max_epochs=0, logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False
+        )
+        trainer.fit(module, datamodule=datamodule)  # type: ignore[arg-type]
+
+    return attach_to

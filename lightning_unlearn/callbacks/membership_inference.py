@@ -72,13 +72,13 @@ class MembershipInferenceCallback(Callback):
         >>> dm, recipe = DigitsDataModule(), TrainingRecipe(max_epochs=5)
         >>> oracle = ShadowModelOracle().fit(recipe, dm, trainer_overrides=dict(enable_progress_bar=False))
         >>> target = train_classifier(recipe, dm, enable_progress_bar=False).module
-        >>> module = FinetuneBaseline(target, datamodule=dm, max_epochs=2)
+        >>> module = FinetuneBaseline(target, max_epochs=2)
         >>> callback = MembershipInferenceCallback(oracle=oracle)
         >>> trainer = L.Trainer(
         ...     max_epochs=2, callbacks=[callback],
         ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
         ... )
-        >>> trainer.fit(module)
+        >>> trainer.fit(module, datamodule=dm)
         >>> sorted(name[11:] for name in trainer.callback_metrics if name.startswith("membership/"))
         ['fr', 'mia', 'mia_auc', 'mia_group_size', 'mia_loss_auc']
     """

@@ -24,7 +24,7 @@ from lightning_unlearn.datamodules.splits import (
     build_splits,
 )
 
-__all__ = ["IndexedBatch", "SplitDataset", "UnlearningDataModule"]
+__all__ = ["IndexedBatch", "SplitDataset", "SplitReader", "UnlearningDataModule"]
 
 MANIFEST_FORMAT = "lightning-unlearn/split-manifest"
 MANIFEST_VERSION = 2
@@ -92,6 +92,23 @@ class SplitDataset(Dataset):
         inputs = self._as_float(self.inputs[indices])
         labels = self.labels[chosen]
         return [IndexedBatch(x, y, i) for x, y, i in zip(inputs, labels, indices)]
+
+
+class SplitReader:
+    """A module that chooses which splits it trains and validates on.
+
+    While a Trainer fits (or validates) a ``SplitReader`` with an :class:`UnlearningDataModule`,
+    the datamodule's ``train_dataloader`` and ``val_dataloader`` return the module's own. Every
+    :class:`~lightning_unlearn.modules.UnlearningMethod` is one: this is how
+    ``trainer.fit(method, datamodule=dm)`` gives a method ``retain`` (or ``forget``) rather than
+    ``target_train``.
+    """
+
+    def train_dataloader(self) -> Any:
+        raise NotImplementedError
+
+    def val_dataloader(self) -> Any:
+        raise NotImplementedError
 
 
 class UnlearningDataModule(L.LightningDataModule):
@@ -318,10 +335,24 @@ class UnlearningDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def _reader(self) -> SplitReader | None:
+        """The module the attached Trainer runs, when it chooses its own splits."""
+        trainer = getattr(self, "trainer", None)
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        return module if isinstance(module, SplitReader) else None
+
+    def train_dataloader(self) -> Any:
+        """``target_train`` (``shadow_train`` on the shadow side); an unlearning method's own choice while it fits."""
+        reader = self._reader()
+        if reader is not None:
+            return reader.train_dataloader()
         return self.dataloader("target_train" if self.side == "target" else "shadow_train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> Any:
+        """``validation`` (``shadow_test`` on the shadow side); an unlearning method's own choice while it fits."""
+        reader = self._reader()
+        if reader is not None:
+            return reader.val_dataloader()
         return self.dataloader("validation" if self.side == "target" else "shadow_test")
 
     def test_dataloader(self) -> DataLoader:

@@ -1,5 +1,6 @@
 """LightningModules: the training recipe and the unlearning methods."""
 
+from lightning_unlearn.classifier import ClassifierModule, classification_loss
 from lightning_unlearn.modules.baselines import (
     FinetuneBaseline,
     ForgetGradientRecorder,
@@ -10,7 +11,6 @@ from lightning_unlearn.modules.baselines import (
     UnlearningBaseline,
     run_baseline,
 )
-from lightning_unlearn.modules.classifier import ClassifierModule, classification_loss
 from lightning_unlearn.modules.fnn import FNNModule, ForgettingLayer, insert_forgetting_layers
 from lightning_unlearn.modules.forsaken import ForsakenModule, ForsakenResult, forsaken_unlearn
 from lightning_unlearn.modules.l1_sparse import L1SparseBaseline

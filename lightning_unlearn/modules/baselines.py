@@ -35,11 +35,9 @@ pair and the forget set (``validation``, ``forget``, ``validation_heldout``; nev
 from __future__ import annotations
 
 import copy
-import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -51,9 +49,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_unlearn.classifier import classification_loss
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
+from lightning_unlearn.metrics.classes import MIAScore
 from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.classifier import classification_loss, output_classes
+from lightning_unlearn.modules.base import MethodRun, UnlearningMethod, fit_method, target_network
+from lightning_unlearn.trainers import DeviceSettings, build_trainer, quiet_lightning
 from lightning_unlearn.training import TrainingRecipe, fresh_copy
 
 __all__ = [
@@ -71,21 +72,6 @@ __all__ = [
 #: What validation reads, in dataloader order: accuracy, then the MIA's members and non-members.
 #: ``test`` and ``heldout`` are the final report's alone.
 VALIDATION_SPLITS = ("validation", "forget", "validation_heldout")
-
-
-def _network(target: nn.Module) -> nn.Module:
-    """The classifier network of ``target``: a LightningModule's ``backbone``, or ``target`` itself."""
-    if not isinstance(target, nn.Module):
-        raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
-    backbone = getattr(target, "backbone", None)
-    return backbone if isinstance(target, L.LightningModule) and isinstance(backbone, nn.Module) else target
-
-
-def _num_classes(network: nn.Module) -> int:
-    num_classes = output_classes(network)
-    if num_classes is None:
-        raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
-    return num_classes
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -107,31 +93,33 @@ def default_ascent_optimizer(params: Any) -> torch.optim.Optimizer:
 
 
 # ---------------------------------------------------------------------------- the shared base
-class UnlearningBaseline(L.LightningModule):
+class UnlearningBaseline(UnlearningMethod):
     """Shared plumbing of the baselines: a trainable copy of the target, the splits, the evaluation.
 
-    ``train_dataloader`` comes from the module (``retain`` unless a baseline says otherwise), so
-    fit it with ``trainer.fit(baseline)``, not with the datamodule (whose train loader yields
-    ``target_train``, forget set included). Validation runs ``validation`` (``val/acc``),
-    ``forget`` (``val/forget_acc``; members of the MIA score) and ``validation_heldout``
-    (non-members), and logs ``mia/score``, ``mia/auc`` and ``mia/loss_auc`` (the direction: below
-    0.5 when forget samples have higher losses than unseen ones) from
+    Fit it like every method, ``trainer.fit(baseline, datamodule=dm)`` (or :func:`run_baseline`):
+    training draws ``retain`` unless a baseline says otherwise. Validation runs ``validation``
+    (``val/acc``), ``forget`` (``val/forget_acc``; members of the MIA score) and
+    ``validation_heldout`` (non-members), and logs ``mia/score``, ``mia/auc`` and ``mia/loss_auc``
+    (the direction: below 0.5 when forget samples have higher losses than unseen ones) from
     :class:`~lightning_unlearn.metrics.MIAScore`; every validation's figures are appended to
     :attr:`history`. ``test`` and ``heldout`` are never read: they are the final report's.
 
+    A subclass sets its defaults in :attr:`default_max_epochs` and :attr:`default_optimizer` and
+    forwards the shared arguments (``**kwargs``) rather than listing them again.
+
     Args:
         target: the trained classifier (a network or a ``ClassifierModule``); it is copied.
-        datamodule: where the splits come from (or give it to :func:`run_baseline`).
-        max_epochs: how many epochs the unlearning runs (what :func:`run_baseline` gives the Trainer).
-        optimizer: builds the optimiser from the parameters.
+        max_epochs: how many epochs the unlearning runs (default: the baseline's
+            :attr:`default_max_epochs`).
+        optimizer: builds the optimiser from the parameters (default: the baseline's
+            :attr:`default_optimizer`).
         loss: the training loss; by default the target's (its ``loss_name`` or its backbone's
             ``default_loss``), else cross-entropy.
         mia_folds: cross-validation folds of the MIA score.
         seed: seeds the MIA score and the run.
 
     Raises:
-        TypeError: ``target`` is not a module, ``datamodule`` not an UnlearningDataModule, or
-            ``optimizer`` not callable.
+        TypeError: ``target`` is not a module or ``optimizer`` not callable.
         ValueError: ``max_epochs`` below 1, an unknown loss, or fewer than 2 folds.
 
     Example:
@@ -141,22 +129,24 @@ class UnlearningBaseline(L.LightningModule):
         ('MLP', 2)
     """
 
+    reads: ClassVar[tuple[str, ...]] = ("retain", "forget", *VALIDATION_SPLITS)
+    #: Epochs when ``max_epochs`` is not given.
+    default_max_epochs: ClassVar[int] = 5
+    #: The optimiser when ``optimizer`` is not given.
+    default_optimizer: ClassVar[Callable[..., torch.optim.Optimizer]] = staticmethod(default_unlearning_optimizer)
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 5,
-        optimizer: OptimizerCallable = default_unlearning_optimizer,
+        max_epochs: int | None = None,
+        optimizer: OptimizerCallable | None = None,
         loss: LossName | None = None,
         mia_folds: int = 5,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        network = _network(target)
-        if datamodule is not None and not isinstance(datamodule, UnlearningDataModule):
-            raise TypeError(
-                f"Expected `datamodule` to be an UnlearningDataModule, but got {type(datamodule).__name__}."
-            )
+        super().__init__(target)
+        network = target_network(target)
+        optimizer = optimizer if optimizer is not None else type(self).default_optimizer
         if not callable(optimizer):
             raise TypeError(f"Expected `optimizer` to be callable, but got {type(optimizer).__name__}.")
         loss = loss if loss is not None else getattr(target, "loss_name", getattr(network, "default_loss", None))
@@ -165,50 +155,22 @@ class UnlearningBaseline(L.LightningModule):
             raise ValueError(f"Expected `loss` to be 'cross_entropy' or 'hinge', but got {loss!r}.")
         if isinstance(mia_folds, bool) or not isinstance(mia_folds, int) or mia_folds < 2:
             raise ValueError(f"Expected `mia_folds` to be an integer of at least 2, but got {mia_folds!r}.")
-        self.max_epochs = _positive_int("max_epochs", max_epochs)
+        self.max_epochs = _positive_int("max_epochs", self.default_max_epochs if max_epochs is None else max_epochs)
         self.model = copy.deepcopy(network).train()
         self.model.requires_grad_(True)
-        self.datamodule = datamodule
         self.optimizer = optimizer
         self.loss_name: LossName = loss
         self.seed = seed
-        self.num_classes = _num_classes(self.model)
         self.val_acc = MulticlassAccuracy(self.num_classes, average="micro")
         self.forget_acc = MulticlassAccuracy(self.num_classes, average="micro")
-        from lightning_unlearn.metrics import MIAScore  # the evaluation package, imported where it is used
-
         self.mia = MIAScore(n_splits=mia_folds, seed=seed)
-        self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ data
-    def _datamodule(self) -> UnlearningDataModule:
-        if self.datamodule is None:
-            raise RuntimeError(
-                f"Expected `{type(self).__name__}(..., datamodule=dm)` (or `run_baseline(baseline, dm)`) with an"
-                " UnlearningDataModule to draw the splits from, but got none."
-            )
-        self.datamodule.setup("fit")
-        return self.datamodule
-
-    def on_fit_start(self) -> None:
-        if getattr(self.trainer, "datamodule", None) is not None:
-            raise RuntimeError(
-                f"Expected `trainer.fit({type(self).__name__.lower()})` without a datamodule: its train loader yields"
-                " `target_train`, which holds the forget set. Pass it as the module's `datamodule` instead."
-            )
-        datamodule = self._datamodule()
-        if datamodule.num_classes != self.num_classes:
-            raise RuntimeError(
-                f"Expected `target` to produce {datamodule.num_classes} logits (the datamodule's classes), but it"
-                f" produces {self.num_classes}."
-            )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._datamodule().dataloader("retain", shuffle=True)
-
     def val_dataloader(self) -> list[DataLoader]:
-        datamodule = self._datamodule()
-        return [datamodule.dataloader(split) for split in VALIDATION_SPLITS]
+        return [self.split_dataloader(split) for split in VALIDATION_SPLITS]
+
+    def fit_settings(self) -> dict[str, Any]:
+        return {"max_epochs": self.max_epochs}
 
     # ------------------------------------------------------------------ steps
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -301,7 +263,6 @@ class RetrainBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier; only its architecture is used.
-        datamodule: where ``retain`` comes from.
         recipe: the target's training recipe (default: :class:`~lightning_unlearn.training.TrainingRecipe`).
         loss: the training loss; by default the target's.
         mia_folds: cross-validation folds of the MIA score.
@@ -321,7 +282,6 @@ class RetrainBaseline(UnlearningBaseline):
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
         recipe: TrainingRecipe | None = None,
         loss: LossName | None = None,
         mia_folds: int = 5,
@@ -330,8 +290,8 @@ class RetrainBaseline(UnlearningBaseline):
         if not isinstance(recipe, TrainingRecipe):
             raise TypeError(f"Expected `recipe` to be a TrainingRecipe, but got {type(recipe).__name__}.")
         optimizer = partial(torch.optim.Adam, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
-        super().__init__(target, datamodule, recipe.max_epochs, optimizer, loss, mia_folds, recipe.seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "recipe"])
+        super().__init__(target, recipe.max_epochs, optimizer, loss, mia_folds, recipe.seed)
+        self.save_hyperparameters(ignore=["target", "recipe"])
         self.recipe = recipe
         self.model = fresh_copy(self.model, recipe.seed).train()
 
@@ -393,7 +353,7 @@ class ForgetGradientRecorder(Callback):
         self.optimizer_name = type(trainer.optimizers[0]).__name__
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        network = _network(pl_module)
+        network = target_network(pl_module)
         zeros = {name: torch.zeros_like(p) for name, p in network.named_parameters() if p.requires_grad}
         self.gradient_sums.append({name: z.clone() for name, z in zeros.items()})
         self.contributions.append(zeros)
@@ -410,7 +370,7 @@ class ForgetGradientRecorder(Callback):
         count = int(mask.sum())
         if count == 0:
             return
-        network = _network(pl_module)
+        network = target_network(pl_module)
         named = [(name, p) for name, p in network.named_parameters() if p.requires_grad]
         buffers = {name: b.detach().clone() for name, b in network.named_buffers()}
         loss_name: LossName = getattr(pl_module, "loss_name", "cross_entropy")
@@ -472,7 +432,6 @@ class SMUBaseline(UnlearningBaseline):
     Args:
         target: the trained classifier the recorder watched (copied).
         recorder: the recorder attached to the target's training.
-        datamodule: where the splits come from.
         loss: the loss used for evaluation logging; by default the target's.
         mia_folds: cross-validation folds of the MIA score.
 
@@ -497,11 +456,10 @@ class SMUBaseline(UnlearningBaseline):
         self,
         target: nn.Module,
         recorder: ForgetGradientRecorder,
-        datamodule: UnlearningDataModule | None = None,
         loss: LossName | None = None,
         mia_folds: int = 5,
     ) -> None:
-        super().__init__(target, datamodule, 1, default_unlearning_optimizer, loss, mia_folds)
+        super().__init__(target, 1, default_unlearning_optimizer, loss, mia_folds)
         if not isinstance(recorder, ForgetGradientRecorder):
             raise TypeError(f"Expected `recorder` to be a ForgetGradientRecorder, but got {type(recorder).__name__}.")
         total = recorder.total_contribution()
@@ -531,8 +489,7 @@ class SMUBaseline(UnlearningBaseline):
 
     def train_dataloader(self) -> DataLoader:
         # The update needs no data; the loop is paced by one batch (the forget set).
-        datamodule = self._datamodule()
-        return datamodule.dataloader("forget", batch_size=max(1, len(datamodule.splits["forget"])))
+        return self.split_dataloader("forget", batch_size=max(1, len(self.unlearning_data.splits["forget"])))
 
     def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
         if self._applied:
@@ -558,7 +515,6 @@ class FinetuneBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``retain`` comes from.
         max_epochs: fine-tuning epochs.
         optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
         loss: the training loss; by default the target's.
@@ -574,18 +530,15 @@ class FinetuneBaseline(UnlearningBaseline):
         'MLP'
     """
 
+    default_max_epochs = 5
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 5,
-        optimizer: OptimizerCallable = default_unlearning_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        super().__init__(target, **kwargs)
+        self.save_hyperparameters(ignore=["target", "optimizer"])
 
 
 class NegGradBaseline(UnlearningBaseline):
@@ -593,7 +546,6 @@ class NegGradBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``forget`` comes from.
         max_epochs: epochs over the forget set.
         optimizer: builds the optimiser (default plain SGD, lr 0.01).
         loss: the loss ascended; by default the target's.
@@ -609,21 +561,19 @@ class NegGradBaseline(UnlearningBaseline):
         'MLP'
     """
 
+    default_max_epochs = 5
+    default_optimizer = staticmethod(default_ascent_optimizer)
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 5,
-        optimizer: OptimizerCallable = default_ascent_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        super().__init__(target, **kwargs)
+        self.save_hyperparameters(ignore=["target", "optimizer"])
 
     def train_dataloader(self) -> DataLoader:
-        return self._datamodule().dataloader("forget", shuffle=True)
+        return self.split_dataloader("forget", shuffle=True)
 
     def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor | None:
         forget_loss = self.loss(batch)
@@ -638,7 +588,6 @@ class NegGradPlusBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``retain`` and ``forget`` come from.
         max_epochs: epochs over ``retain``.
         retain_weight: ``α`` in (0, 1); the forget term weighs ``1 − α``.
         optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
@@ -658,29 +607,26 @@ class NegGradPlusBaseline(UnlearningBaseline):
         'MLP'
     """
 
+    default_max_epochs = 5
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 5,
         retain_weight: float = 0.9,
-        optimizer: OptimizerCallable = default_unlearning_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
+        super().__init__(target, **kwargs)
         if isinstance(retain_weight, bool) or not isinstance(retain_weight, (int, float)):
             raise TypeError(f"Expected `retain_weight` to be a number, but got {type(retain_weight).__name__}.")
         if not 0.0 < retain_weight < 1.0:
             raise ValueError(f"Expected `retain_weight` (α) to be in (0, 1), but got {retain_weight!r}.")
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        self.save_hyperparameters(ignore=["target", "optimizer"])
         self.retain_weight = float(retain_weight)
         self._forget_batches: Iterator[IndexedBatch] | None = None
 
     def _next_forget_batch(self) -> IndexedBatch:
         if self._forget_batches is None:
-            self._forget_batches = self._cycle(self._datamodule().dataloader("forget", shuffle=True))
+            self._forget_batches = self._cycle(self.split_dataloader("forget", shuffle=True))
         return next(self._forget_batches)
 
     @staticmethod
@@ -706,35 +652,34 @@ class NegGradPlusBaseline(UnlearningBaseline):
 
 
 # ---------------------------------------------------------------------------- the entry point
-class BaselineRun(NamedTuple):
-    """The unlearned model and the seconds of the unlearning step (``Trainer.fit``, no evaluation)."""
-
-    model: nn.Module
-    seconds: float
+#: The result of :func:`run_baseline` (the same as every method's :class:`~lightning_unlearn.modules.base.MethodRun`).
+BaselineRun = MethodRun
 
 
 def run_baseline(
     baseline: UnlearningBaseline,
-    datamodule: UnlearningDataModule | None = None,
+    datamodule: UnlearningDataModule,
+    device_settings: DeviceSettings | None = None,
     *,
     max_epochs: int | None = None,
     seed: int = 0,
     progress_bar: bool = False,
     evaluate: bool = False,
     **trainer_kwargs: Any,
-) -> BaselineRun:
-    """Run one baseline's unlearning on CPU and time it, evaluation excluded.
+) -> MethodRun:
+    """Run one baseline's unlearning and time it, evaluation excluded.
 
     The timer covers ``Trainer.fit`` with validation switched off. With ``evaluate``, one
     validation pass (``val/acc``, ``val/forget_acc``, ``mia/score``, ``mia/auc``) runs after the
-    timer, and its figures land in ``baseline.history``.
+    timer, on the same devices, and its figures land in ``baseline.history``.
 
     Args:
         baseline: the baseline to run.
-        datamodule: the splits, when the baseline was built without them.
+        datamodule: the splits.
+        device_settings: where it runs (default: ``accelerator="auto"``, one device).
         max_epochs: overrides ``baseline.max_epochs``.
         seed: seeds the run.
-        progress_bar: show Lightning's progress bar.
+        progress_bar: show a progress bar on stderr.
         evaluate: validate once after the unlearning.
         **trainer_kwargs: anything else for :class:`lightning.Trainer`.
 
@@ -743,7 +688,6 @@ def run_baseline(
 
     Raises:
         TypeError: ``baseline`` is not an UnlearningBaseline.
-        RuntimeError: no datamodule, neither here nor in the baseline.
 
     Example:
         >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
@@ -755,31 +699,12 @@ def run_baseline(
     """
     if not isinstance(baseline, UnlearningBaseline):
         raise TypeError(f"Expected `baseline` to be an UnlearningBaseline, but got {type(baseline).__name__}.")
-    if datamodule is not None:
-        baseline.datamodule = datamodule
-    baseline._datamodule()
-    settings: dict[str, Any] = dict(
-        max_epochs=baseline.max_epochs if max_epochs is None else _positive_int("max_epochs", max_epochs),
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress_bar,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
-    settings.update(trainer_kwargs)
-    L.seed_everything(seed, verbose=False)
-    trainer = L.Trainer(**settings)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-        warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`.*")  # SMU: no optimiser
-        start = time.perf_counter()
-        trainer.fit(baseline)
-        seconds = time.perf_counter() - start
-        if evaluate:
-            L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=progress_bar).validate(
-                baseline, verbose=False
-            )
-    return BaselineRun(baseline.unlearned_model(), seconds)
+    if max_epochs is not None:
+        trainer_kwargs["max_epochs"] = _positive_int("max_epochs", max_epochs)
+    trainer_kwargs.setdefault("limit_val_batches", 0)
+    run = fit_method(baseline, datamodule, device_settings, seed=seed, progress_bar=progress_bar, **trainer_kwargs)
+    if evaluate:
+        with quiet_lightning():
+            evaluator = build_trainer(device_settings, progress_bar=progress_bar)
+            evaluator.validate(baseline, datamodule=datamodule, verbose=False)
+    return run

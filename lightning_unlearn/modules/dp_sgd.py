@@ -25,9 +25,9 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from lightning_unlearn.classifier import ClassifierModule
 from lightning_unlearn.datamodules.base import IndexedBatch
 from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.classifier import ClassifierModule
 
 __all__ = ["DPSGDClassifierModule", "noise_multiplier_for", "require_opacus", "spent_epsilon"]
 

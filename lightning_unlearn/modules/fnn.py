@@ -49,7 +49,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
@@ -57,8 +57,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.datamodules.splits import REPORT_ONLY_SPLITS, SPLIT_NAMES
+from lightning_unlearn.datamodules.base import IndexedBatch
 from lightning_unlearn.models import LossName
 from lightning_unlearn.modules.baselines import UnlearningBaseline
 
@@ -595,16 +594,18 @@ class FNNModule(UnlearningBaseline):
     how consolidation works. τ is set by ``policy`` in :meth:`setup`; ``rank`` and ``top_k``
     measure the target's mean activations on ``activation_split`` (the ``probe`` split, D0).
 
-    Fit it without a datamodule argument (``trainer.fit(module)``): the module draws ``retain``
-    for training and ``validation``/``forget``/``validation_heldout`` for validation from its own
-    ``datamodule`` (``test`` and ``heldout`` are left to the final report).
+    Fit it like every method, ``trainer.fit(module, datamodule=dm)``: the module draws ``retain``
+    for training and ``validation``/``forget``/``validation_heldout`` for validation (``test`` and
+    ``heldout`` are left to the final report).
+
+    Extension points: :meth:`build_schedule` (the phase schedule) and :meth:`tau_for_layer` (the
+    τ policy of one layer); override them in a subclass instead of copying the module.
     Training ends with the schedule (``max_epochs`` may stay at its default). The phase, turn and
     clock are logged (``fnn/phase`` is 0 for learn and 1 for unlearn) and stored in checkpoints,
     so ``trainer.fit(module, ckpt_path=...)`` continues in the right phase.
 
     Args:
         target: the trained classifier (a network or a ``ClassifierModule``); it is copied.
-        datamodule: where the splits come from.
         policy: the τ policy, one of ``fixed``, ``rank``, ``ordered``, ``top_k``, ``random``.
         placement: ``"1-L"`` or ``"2-L"``: after the last one or two hidden fully connected layers.
         layers: explicit layer names instead of ``placement``.
@@ -635,22 +636,23 @@ class FNNModule(UnlearningBaseline):
         >>> from lightning_unlearn import DigitsDataModule, MIAEarlyStopping, TrainingRecipe, train_classifier
         >>> dm = DigitsDataModule()
         >>> target = train_classifier(TrainingRecipe(max_epochs=5), dm, enable_progress_bar=False).module
-        >>> fnn = FNNModule(target, datamodule=dm, policy="rank", placement="2-L", turns=2)
+        >>> fnn = FNNModule(target, policy="rank", placement="2-L", turns=2)
         >>> stopper = MIAEarlyStopping(accuracy_floor=0.9)
         >>> trainer = L.Trainer(
         ...     max_epochs=fnn.total_epochs, callbacks=[stopper],
         ...     logger=False, enable_checkpointing=False, enable_progress_bar=False,
         ... )
-        >>> trainer.fit(fnn)  # stops at the first epoch the stopper accepts, else with the schedule
+        >>> trainer.fit(fnn, datamodule=dm)  # stops at the first epoch the stopper accepts, else with the schedule
         >>> model = fnn.unlearned_model()  # the target's network, forgetting layers folded in
         >>> type(model).__name__, list(model.state_dict()) == list(target.backbone.state_dict())
         ('MLP', True)
     """
 
+    reads: ClassVar[tuple[str, ...]] = (*UnlearningBaseline.reads, "probe")
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
         policy: ForgettingPolicy = "rank",
         placement: Placement = "2-L",
         layers: list[str] | None = None,
@@ -669,9 +671,9 @@ class FNNModule(UnlearningBaseline):
         mia_folds: int = 5,
         seed: int = 0,
     ) -> None:
-        schedule = phase_schedule(turns, learn_epochs, unlearn_epochs)
+        schedule = self.build_schedule(turns, learn_epochs, unlearn_epochs)
         super().__init__(
-            target, datamodule, max_epochs=len(schedule), optimizer=optimizer, loss=loss, mia_folds=mia_folds, seed=seed
+            target, max_epochs=len(schedule), optimizer=optimizer, loss=loss, mia_folds=mia_folds, seed=seed
         )
         if policy not in FORGETTING_POLICIES:
             raise ValueError(f"Expected `policy` to be one of {list(FORGETTING_POLICIES)}, but got {policy!r}.")
@@ -682,11 +684,10 @@ class FNNModule(UnlearningBaseline):
                 f"Expected `unlearn_training` to be one of {list(get_args(UnlearnTraining))}, but got"
                 f" {unlearn_training!r}."
             )
-        readable = [name for name in SPLIT_NAMES if name not in REPORT_ONLY_SPLITS]
-        if activation_split not in readable:
+        if activation_split not in self.reads:
             raise ValueError(
-                f"Expected `activation_split` to be one of {readable} (`test` and `heldout` are the final report's),"
-                f" but got {activation_split!r}."
+                f"Expected `activation_split` to be one of {list(self.reads)} (`test` and `heldout` are the final"
+                f" report's), but got {activation_split!r}."
             )
         self.schedule = schedule
         # Validate the τ settings now, so a bad config fails before any data is read.
@@ -694,7 +695,7 @@ class FNNModule(UnlearningBaseline):
             _check_positive(name, value)
         if tau_min > tau_max:
             raise ValueError(f"Expected `tau_min` to be at most `tau_max` ({tau_max}), but got {tau_min}.")
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        self.save_hyperparameters(ignore=["target", "optimizer"])
         self.layer_names = (
             list(layers) if layers is not None else last_fully_connected_layers(self.model, int(placement[0]))
         )
@@ -721,6 +722,13 @@ class FNNModule(UnlearningBaseline):
         self.rates_assigned = False
 
     # ------------------------------------------------------------------ schedule
+    def build_schedule(self, turns: int, learn_epochs: int, unlearn_epochs: int) -> list[PhaseStep]:
+        """The phase schedule, epoch by epoch (a hook: default :func:`phase_schedule`).
+
+        Called from ``__init__`` before the module is built, so an override may read only its arguments.
+        """
+        return phase_schedule(turns, learn_epochs, unlearn_epochs)
+
     @property
     def total_epochs(self) -> int:
         """Epochs in the whole schedule: ``turns × (learn_epochs + unlearn_epochs)``."""
@@ -740,11 +748,12 @@ class FNNModule(UnlearningBaseline):
 
     # ------------------------------------------------------------------ hooks
     def setup(self, stage: str) -> None:
-        """Set τ of every forgetting layer from the policy, once (``rank``/``top_k`` read ``activation_split``).
+        """Check the datamodule and set τ of the forgetting layers once, by the policy.
 
         Later stages (``validate`` after ``fit``) keep the τ already set: ranking the unlearned
         network's activations would change the rates mid-way. A resumed run loads τ from the checkpoint.
         """
+        super().setup(stage)
         if not self.rates_assigned:
             self.assign_forgetting_rates()
 
@@ -761,25 +770,35 @@ class FNNModule(UnlearningBaseline):
         if self.policy in ("rank", "top_k"):
             saved = {name: layer.time for name, layer in self.forgetting_layers.items()}
             self._set_clock(0.0)  # the target's own activations
-            loader = self._datamodule().dataloader(self.activation_split)
+            loader = self.split_dataloader(self.activation_split)
             activations = mean_activations(self.model, self.layer_names, loader)
             for name, t in saved.items():
                 self.forgetting_layers[name].set_clock(t)
         rates = {}
         for name, layer in self.forgetting_layers.items():
-            rates[name] = forgetting_rates(
-                self.policy,
-                layer.num_neurons,
-                tau=self.tau,
-                tau_min=self.tau_min,
-                tau_max=self.tau_max,
-                k=self.top_k,
-                activations=activations.get(name),
-                seed=self.seed,
-            )
+            rates[name] = self.tau_for_layer(name, layer, activations.get(name))
             layer.set_tau(rates[name])
         self.rates_assigned = True
         return rates
+
+    def tau_for_layer(self, name: str, layer: ForgettingLayer, activations: torch.Tensor | None) -> torch.Tensor:
+        """τ of every neuron of one forgetting layer (a hook: default :func:`forgetting_rates` by ``policy``).
+
+        Args:
+            name: the layer's name in the network.
+            layer: its forgetting layer (``layer.num_neurons`` neurons).
+            activations: the target's mean activations on ``activation_split`` (``rank``/``top_k`` only).
+        """
+        return forgetting_rates(
+            self.policy,
+            layer.num_neurons,
+            tau=self.tau,
+            tau_min=self.tau_min,
+            tau_max=self.tau_max,
+            k=self.top_k,
+            activations=activations,
+            seed=self.seed,
+        )
 
     def on_fit_start(self) -> None:
         super().on_fit_start()

@@ -48,7 +48,6 @@ import copy
 import math
 import os
 import time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +59,11 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.modules.classifier import output_classes
+from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_network
+from lightning_unlearn.trainers import DeviceSettings
 
 __all__ = [
     "ForsakenModule",
@@ -333,17 +334,28 @@ def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str]) -> None
         ) from None
 
 
-class ForsakenModule(L.LightningModule):
+class ForsakenModule(UnlearningMethod):
     """Forsaken unlearning (Algorithm 1): a frozen target and a trainable mask-gradient generator.
 
-    Fit it with an :class:`~lightning_unlearn.datamodules.UnlearningDataModule`
-    (``trainer.fit(module, datamodule=dm)``). In ``setup`` the module reads, in full, the
-    datamodule's ``forget`` split (the samples to remove), its ``reference`` split (non-members,
-    for ``P``) and its ``probe`` split (``D0``, for ``ω``). Each training step is one iteration
-    ``t`` of Algorithm 1 over the whole forget set (one full batch: forget sets are small); the
-    batches Lightning's loop draws from the datamodule only pace the loop. After ``iterations``
-    steps the module stops the Trainer (give it ``max_steps`` of at least ``iterations``, or
-    none). Every fit starts again from ``θ0`` with a fresh generator. Logged per iteration:
+    Fit it like every method, ``trainer.fit(module, datamodule=dm)`` with an
+    :class:`~lightning_unlearn.datamodules.UnlearningDataModule` (or :func:`fit_forsaken`). In
+    ``setup`` the module reads, in full, the datamodule's ``forget`` split (the samples to
+    remove), its ``reference`` split (non-members, for ``P``) and its ``probe`` split (``D0``,
+    for ``ω``). Each training step is one iteration ``t`` of Algorithm 1 over the whole forget
+    set; the module's training loader only paces the loop. After ``iterations`` steps the module
+    stops the Trainer (give it ``max_steps`` of at least ``iterations``, or none).
+
+    **Under DDP** each of the ``W`` processes keeps every ``W``-th forget sample (its shard) on
+    its device; the KL is summed over each shard and the generator's gradient, the next
+    direction, the logged figures and L-BFGS's loss are reduced across processes, so every
+    process takes the same steps and ends with the same ``θ_T`` as one process would, up to
+    floating-point summation order. A forget set larger than one device's memory can so be
+    unlearned on several.
+
+    **Extension points** (override in a subclass): :meth:`posterior_targets` (``P``),
+    :meth:`divergence` (the data term of the objective) and :meth:`penalty` (the sparsity term).
+
+    Every fit starts again from ``θ0`` with a fresh generator. Logged per iteration:
     ``forsaken/kl``, ``forsaken/penalty``, ``forsaken/loss`` and ``forsaken/forget_acc``
     (accuracy of ``f_θt`` on the forget set under the labels it was trained with); the same
     values are kept in :attr:`history`, so the curve of Fig. 5 can be drawn.
@@ -412,6 +424,8 @@ class ForsakenModule(L.LightningModule):
         ('MLP', 20)
     """
 
+    reads = ("forget", "reference", "probe")
+
     def __init__(
         self,
         target: nn.Module,
@@ -426,9 +440,9 @@ class ForsakenModule(L.LightningModule):
         initial_gain: float = 3e-3,
         checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__()
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
+        super().__init__(target)
         self.iterations = _check_integer("iterations", iterations, 1, "T, the number of iterations")
         self.xi = _check_number("xi", xi)
         if self.xi <= 0:
@@ -452,16 +466,12 @@ class ForsakenModule(L.LightningModule):
         self.save_hyperparameters(ignore=["target", "optimizer"])
         self.automatic_optimization = False  # one closure-driven step per iteration, L-BFGS included
 
-        target = copy.deepcopy(target)
+        target = copy.deepcopy(target_network(target))
         if checkpoint is not None:
             _load_weights(target, checkpoint)
         target.eval()
         target.requires_grad_(False)
         self.target = target
-        num_classes = output_classes(target)
-        if num_classes is None:
-            raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
-        self.num_classes = num_classes
         self.dynamic_penalty = dynamic_penalty
         self.posterior: PosteriorKind = posterior
         self.optimizer = optimizer
@@ -472,11 +482,11 @@ class ForsakenModule(L.LightningModule):
         # M_t = Σ_{τ ≤ t} ξ·μ_τ, so that θ_t = θ0 − M_t (Algorithm 1); buffers, so checkpoints keep it.
         for index, p in enumerate(target.parameters()):
             self.register_buffer(f"accumulated_{index}", torch.zeros_like(p))
-        self.history: list[dict[str, float]] = []
         self.unlearning_seconds = float("nan")
         self._iteration = 0
         self._started = 0.0
-        self._forget: IndexedBatch | None = None
+        self._forget: IndexedBatch | None = None  # this process's shard of the forget set
+        self._forget_total = 0  # samples in the whole forget set, over every process
         self._reference: IndexedBatch | None = None
         self._probe: IndexedBatch | None = None
         self._flip_source: int | None = None
@@ -521,42 +531,29 @@ class ForsakenModule(L.LightningModule):
         self.target.eval()
         return self
 
-    @staticmethod
-    def _whole_split(datamodule: UnlearningDataModule, split: str, limit: int | None = None) -> IndexedBatch:
-        """The first ``limit`` samples of ``split`` (all by default) as one batch."""
-        size = len(datamodule.dataset(split))
-        size = size if limit is None else min(limit, size)
-        if size == 0:
-            empty = torch.empty(0, dtype=torch.long)
-            return IndexedBatch(torch.empty((0, *datamodule.input_shape)), empty, empty)
-        inputs, targets, indices = next(iter(datamodule.dataloader(split, shuffle=False, batch_size=size)))
-        return IndexedBatch(inputs, targets, indices)
-
     def setup(self, stage: str) -> None:
         """Read and check the forget, reference and probe splits of the attached datamodule."""
+        super().setup(stage)
         if stage != "fit":
             return
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if not isinstance(datamodule, UnlearningDataModule):
-            raise RuntimeError(
-                "Expected an UnlearningDataModule attached to the Trainer (`trainer.fit(module, datamodule=dm)`),"
-                f" but got {type(datamodule).__name__}."
-            )
-        datamodule.setup("fit")
-        if datamodule.num_classes != self.num_classes:
-            raise RuntimeError(
-                f"Expected `target` to produce {datamodule.num_classes} logits (the datamodule's classes), but it"
-                f" produces {self.num_classes}."
-            )
+        datamodule = self.unlearning_data
         max_steps = self.trainer.max_steps
         if 0 <= max_steps < self.iterations:
             raise RuntimeError(
                 f"Expected the Trainer's `max_steps` to be at least `iterations` ({self.iterations}) or -1,"
                 f" but got {max_steps}."
             )
-        forget = self._whole_split(datamodule, "forget")
+        forget = self.whole_split("forget")
         if forget.inputs.shape[0] == 0:
             raise ValueError("Expected a non-empty `forget` split, but it holds no sample.")
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        if forget.inputs.shape[0] < world:
+            raise ValueError(
+                f"Expected at least one forget sample per process ({world}), but the `forget` split holds"
+                f" {forget.inputs.shape[0]}."
+            )
+        self._forget_total = int(forget.inputs.shape[0])
+        forget = IndexedBatch(*(t[rank::world] for t in forget))  # this process's shard
         try:
             with torch.no_grad():
                 device = next(iter(self.target.parameters()), torch.empty(0)).device
@@ -571,7 +568,7 @@ class ForsakenModule(L.LightningModule):
                 f"Expected `target` to produce {self.num_classes} logits, but its forward pass gives"
                 f" {logits.shape[-1]}."
             )
-        reference = self._whole_split(datamodule, "reference")
+        reference = self.whole_split("reference")
         if reference.inputs.shape[0] == 0 and self.posterior != "uniform":
             raise ValueError(
                 "Expected a non-empty `reference` split (the non-members P is built from), but it holds no sample."
@@ -581,7 +578,7 @@ class ForsakenModule(L.LightningModule):
                 f"Expected the `reference` split's labels to be classes of the target (0–{self.num_classes - 1}),"
                 f" but got class {int(reference.targets.max())}."
             )
-        probe = self._whole_split(datamodule, "probe", self.probe_size)
+        probe = self.whole_split("probe", self.probe_size)
         if probe.inputs.shape[0] == 0 and self.dynamic_penalty:
             raise ValueError(
                 "Expected a non-empty `probe` split (D0, for the dynamic penalty ω), but it holds no sample."
@@ -591,17 +588,60 @@ class ForsakenModule(L.LightningModule):
         self._flip_source = flip_source if isinstance(flip_source, int) else None
         self._forget, self._reference, self._probe = forget, reference, probe
 
+    def train_dataloader(self) -> DataLoader:
+        """Paces the loop: ``iterations`` batches per process, of indices alone (each step reads the whole shard)."""
+        steps = self.iterations * max(1, self.trainer.world_size)
+        return DataLoader(TensorDataset(torch.arange(steps)), batch_size=1)
+
+    def fit_settings(self) -> dict[str, Any]:
+        return {"max_steps": self.iterations}
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(self.generator.parameters())
+
+    def _summed(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over the processes (itself on one)."""
+        if self.trainer.world_size == 1:
+            return tensor
+        return self.trainer.strategy.reduce(tensor.detach().clone(), reduce_op="sum")
+
+    def _averaged(self, tensor: torch.Tensor) -> torch.Tensor:
+        return self._summed(tensor) / self.trainer.world_size if self.trainer.world_size > 1 else tensor
 
     # ------------------------------------------------------------------ the loss
     def _logits(self, parameters: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         buffers = dict(self.target.named_buffers())
         return functional_call(self.target, (dict(parameters), buffers), (inputs,))
 
+    def divergence(self, logits: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
+        """The data term of the objective: ``KL(P ‖ Υ)`` summed over this process's forget samples (a hook).
+
+        Args:
+            logits: ``f_θt`` of the shard's forget samples, ``(n, K)``.
+            posterior: their ``P``, ``(n, K)``.
+
+        Returns:
+            A scalar; the objective divides it by the whole forget set's size, so the loss is the
+            mean over every forget sample (Eqs. 4–5).
+        """
+        return F.kl_div(logits.log_softmax(dim=1), posterior, reduction="sum")
+
     def _kl(self, logits: torch.Tensor) -> torch.Tensor:
-        # KL(P ‖ Υ), Υ = softmax(f_θt(x)), averaged over the forget set (Eqs. 4–5)
-        return F.kl_div(logits.log_softmax(dim=1), self._forget_posterior, reduction="batchmean")
+        # This process's share of the mean KL, scaled so that DDP's gradient average gives the
+        # gradient of the mean over the whole forget set (× 1 on one process).
+        return self.divergence(logits, self._forget_posterior) * self.trainer.world_size / self._forget_total
+
+    def penalty(self, mask_gradient: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The sparsity term: ``λ·Σ ω·|μ_t|`` (Eq. 5), or ``λ·‖μ_t‖₁`` without ω (Eq. 4) (a hook).
+
+        Args:
+            mask_gradient: ``μ_t`` by parameter name.
+        """
+        if self._omega:
+            l1 = sum((self._omega[name] * mask_gradient[name].abs()).sum() for name in self.parameter_names)
+        else:
+            l1 = sum(mask_gradient[name].abs().sum() for name in self.parameter_names)
+        return self.penalty_weight * torch.as_tensor(l1)
 
     def on_fit_start(self) -> None:
         """Build ``P``, ``ω`` (Eq. 6) and the first direction (at ``θ0``); reset ``θ`` to ``θ0``."""
@@ -615,7 +655,8 @@ class ForsakenModule(L.LightningModule):
         self.generator.reset_parameters()  # every fit is a fresh run of Algorithm 1 from θ0
         self._iteration = 0
         self.history = []
-        self._forget_posterior = self._non_member_posterior(device)
+        assert self._reference is not None
+        self._forget_posterior = self.posterior_targets(self._forget, self._reference).to(device)
         if self.dynamic_penalty:  # Eq. 6, computed once from θ0
             self._omega = dynamic_penalty_weights(
                 self.target, self._probe.inputs.to(device), self._probe.targets.to(device)
@@ -627,27 +668,32 @@ class ForsakenModule(L.LightningModule):
         gradients = torch.autograd.grad(kl, list(theta0.values()), allow_unused=True)
         self._moments = {}
         self._direction = self._normalise(
-            {name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(theta0.items(), gradients)}
+            {
+                name: self._averaged(torch.zeros_like(p) if g is None else g)
+                for (name, p), g in zip(theta0.items(), gradients)
+            }
         )
 
     @torch.no_grad()
-    def _non_member_posterior(self, device: torch.device) -> torch.Tensor:
-        """``P`` for every forget sample (Defs. 3–5), ``(N, K)``."""
-        assert self._forget is not None and self._reference is not None  # set by setup; not user input
-        reference_inputs = self._reference.inputs.to(device)
+    def posterior_targets(self, forget: IndexedBatch, reference: IndexedBatch) -> torch.Tensor:
+        """``P`` for every forget sample (Defs. 3–5), ``(n, K)``: what the unlearned model should output (a hook).
+
+        Called once per fit, after :meth:`setup`, with this process's forget shard (on the
+        module's device) and the whole ``reference`` split (non-members of the target).
+        """
+        device = self.device
+        reference_inputs = reference.inputs.to(device)
         if reference_inputs.shape[0]:
             reference_posteriors = self.target(reference_inputs).softmax(dim=1)
         else:  # only reached with posterior="uniform"
             reference_posteriors = torch.empty(0, self.num_classes, device=device)
         if self.posterior == "nearest":
-            return nearest_reference_posterior(
-                self._forget.inputs, reference_inputs, reference_posteriors, self.neighbours
-            )
+            return nearest_reference_posterior(forget.inputs, reference_inputs, reference_posteriors, self.neighbours)
         table = non_member_posterior(reference_posteriors, self.num_classes, self.posterior)
         if self._flip_source is not None:  # poison: P of the clean-labelled originals (§V-F)
-            keys = torch.full_like(self._forget.targets, self._flip_source)
+            keys = torch.full_like(forget.targets, self._flip_source)
         else:
-            keys = self.target(self._forget.inputs).argmax(dim=1)
+            keys = self.target(forget.inputs).argmax(dim=1)
         return table[keys]
 
     def _normalise(self, gradient: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -684,11 +730,7 @@ class ForsakenModule(L.LightningModule):
             tensor.retain_grad()  # ∂KL/∂θ_t: the generator's direction at the next iteration
         logits = self._logits(theta, self._forget.inputs)  # Υ = softmax(f_θt(D_u))
         kl = self._kl(logits)
-        if self._omega:  # λ·ω·‖μ‖₁ (Eq. 5)
-            l1 = sum((self._omega[name] * mask_gradient[name].abs()).sum() for name in self.parameter_names)
-        else:  # λ·‖μ‖₁ (Eq. 4)
-            l1 = sum(mask_gradient[name].abs().sum() for name in self.parameter_names)
-        penalty = self.penalty_weight * torch.as_tensor(l1)
+        penalty = self.penalty(mask_gradient)
         return kl + penalty, kl, penalty, mask_gradient, theta, logits
 
     def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor:
@@ -710,17 +752,17 @@ class ForsakenModule(L.LightningModule):
             self.manual_backward(loss)
             if not first:  # the evaluation at the generator's weights before this step is committed
                 first.update(
-                    loss=loss.detach(),
-                    kl=kl.detach(),
+                    loss=self._averaged(loss.detach()),
+                    kl=self._averaged(kl.detach()),
                     penalty=penalty.detach(),
                     mask_gradient={name: m.detach() for name, m in mask_gradient.items()},
                     direction={
-                        name: (t.grad.detach() if t.grad is not None else torch.zeros_like(t))
+                        name: self._averaged(t.grad.detach() if t.grad is not None else torch.zeros_like(t))
                         for name, t in theta.items()
                     },
                     logits=logits.detach(),
                 )
-            return loss
+            return self._averaged(loss.detach())  # what L-BFGS reads: the same on every process
 
         optimizer.step(closure=closure)  # update G by ∇_φ L (Adam, SGD, or L-BFGS with its line search)
         with torch.no_grad():
@@ -728,7 +770,8 @@ class ForsakenModule(L.LightningModule):
                 accumulated[name].add_(first["mask_gradient"][name], alpha=self.xi)
         self._iteration += 1
         self._direction = self._normalise(first["direction"])
-        forget_accuracy = (first["logits"].argmax(dim=1) == self._forget.targets).float().mean()
+        correct = (first["logits"].argmax(dim=1) == self._forget.targets).sum().float()
+        forget_accuracy = self._summed(correct) / self._forget_total
         values = {
             "forsaken/kl": first["kl"],
             "forsaken/penalty": first["penalty"],
@@ -738,7 +781,7 @@ class ForsakenModule(L.LightningModule):
         if self.trainer.loggers or self.trainer.progress_bar_callback is not None:
             # Lightning's logging costs about as much as an iteration of a small model, so it is
             # skipped when nothing would show it; `history` keeps every iteration regardless.
-            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget.inputs.shape[0])
+            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget_total)
         self.history.append({key.removeprefix("forsaken/"): float(v) for key, v in values.items()})
         if self._iteration >= self.iterations:
             self.trainer.should_stop = True
@@ -842,14 +885,19 @@ class ForsakenResult:
 
 
 def forsaken_unlearn(
-    target: nn.Module, datamodule: UnlearningDataModule, seed: int = 0, **settings: Any
+    target: nn.Module,
+    datamodule: UnlearningDataModule,
+    seed: int = 0,
+    device_settings: DeviceSettings | None = None,
+    **settings: Any,
 ) -> ForsakenResult:
-    """Unlearn ``datamodule``'s forget set from ``target`` with Forsaken, on CPU, timed.
+    """Unlearn ``datamodule``'s forget set from ``target`` with Forsaken, timed.
 
     Args:
         target: the trained classifier (not modified).
         datamodule: the splits; its ``forget``, ``reference`` and ``probe`` are used.
         seed: seeds the run (the method itself is deterministic given the data).
+        device_settings: where it runs (default: ``accelerator="auto"``, one device).
         **settings: any argument of :class:`ForsakenModule` (``iterations``, ``xi``,
             ``penalty_weight``, ``dynamic_penalty``, ``probe_size``, ``posterior``,
             ``optimizer``, ``initial_gain``).
@@ -870,7 +918,7 @@ def forsaken_unlearn(
         ('MLP', 30, True)
     """
     module = ForsakenModule(target, **settings)
-    seconds = fit_forsaken(module, datamodule, seed=seed)
+    seconds = fit_forsaken(module, datamodule, seed=seed, device_settings=device_settings)
     return ForsakenResult(model=module.unlearned_model(), seconds=seconds, module=module)
 
 
@@ -879,8 +927,10 @@ def fit_forsaken(
     datamodule: UnlearningDataModule,
     seed: int = 0,
     callbacks: Sequence[L.Callback] = (),
+    device_settings: DeviceSettings | None = None,
+    **trainer_kwargs: Any,
 ) -> float:
-    """Run ``module``'s T iterations with a quiet CPU Trainer and return the seconds ``fit`` took.
+    """Run ``module``'s T iterations with a quiet Trainer and return the seconds ``fit`` took.
 
     The timer covers ``Trainer.fit`` alone (P, ω and the iterations, with the Trainer's own
     overhead); ``callbacks`` run inside it, so a callback that evaluates must time itself out.
@@ -890,29 +940,11 @@ def fit_forsaken(
         datamodule: the splits (``forget``, ``reference``, ``probe``).
         seed: seeds the run.
         callbacks: extra Lightning callbacks (e.g. snapshots of θ_t for a curve).
+        device_settings: where it runs (default: ``accelerator="auto"``, one device).
+        **trainer_kwargs: anything else for :class:`lightning.Trainer`.
 
     Returns:
         Wall-clock seconds of ``Trainer.fit``.
     """
-    datamodule.setup("fit")
-    L.seed_everything(seed, verbose=False)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=module.iterations,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=list(callbacks),
-    )
-    with warnings.catch_warnings():
-        # The frozen target is in eval mode on purpose, and the datamodule's val loader is unused.
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        warnings.filterwarnings("ignore", message=".*no `validation_step`.*")
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
-        return time.perf_counter() - start
+    run = fit_method(module, datamodule, device_settings, seed=seed, callbacks=list(callbacks), **trainer_kwargs)
+    return run.seconds

@@ -12,13 +12,13 @@ the retain loss recover accuracy late; we use the schedule of the authors' code,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.baselines import UnlearningBaseline, default_unlearning_optimizer
+from lightning_unlearn.datamodules.base import IndexedBatch
+from lightning_unlearn.modules.baselines import UnlearningBaseline
 
 __all__ = ["L1SparseBaseline"]
 
@@ -32,7 +32,6 @@ class L1SparseBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``retain`` comes from.
         max_epochs: ``T``, fine-tuning epochs.
         l1_weight: ``γ``, the ℓ1 weight of the first epoch; non-negative (0 is plain fine-tuning).
         optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
@@ -51,23 +50,20 @@ class L1SparseBaseline(UnlearningBaseline):
         [0.001, 0.00075, 0.0005, 0.00025]
     """
 
+    default_max_epochs = 10
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 10,
         l1_weight: float = 5e-4,
-        optimizer: OptimizerCallable = default_unlearning_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         if isinstance(l1_weight, bool) or not isinstance(l1_weight, (int, float)):
             raise TypeError(f"Expected `l1_weight` (γ) to be a number, but got {type(l1_weight).__name__}.")
         if not l1_weight >= 0:
             raise ValueError(f"Expected `l1_weight` (γ) to be non-negative, but got {l1_weight!r}.")
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        super().__init__(target, **kwargs)
+        self.save_hyperparameters(ignore=["target", "optimizer"])
         self.l1_weight = float(l1_weight)
 
     def l1_weight_at(self, epoch: int, epochs: int | None = None) -> float:

@@ -17,13 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.baselines import UnlearningBaseline, default_unlearning_optimizer
+from lightning_unlearn.datamodules.base import IndexedBatch
+from lightning_unlearn.modules.baselines import UnlearningBaseline
 
 __all__ = ["RandomLabelsBaseline", "RelabelledDataset", "random_other_labels"]
 
@@ -69,7 +67,6 @@ class RandomLabelsBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``retain`` and ``forget`` come from.
         max_epochs: epochs over ``retain ∪ forget``.
         optimizer: builds the optimiser (default SGD, lr 0.01, momentum 0.9).
         loss: the training loss; by default the target's.
@@ -89,27 +86,24 @@ class RandomLabelsBaseline(UnlearningBaseline):
         'MLP'
     """
 
+    default_max_epochs = 10
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 10,
-        optimizer: OptimizerCallable = default_unlearning_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        super().__init__(target, **kwargs)
+        self.save_hyperparameters(ignore=["target", "optimizer"])
 
     def forget_labels(self) -> torch.Tensor:
         """The random wrong label of every forget sample, in the order of the ``forget`` split (seeded)."""
-        forget = self._datamodule().dataset("forget")
+        forget = self.unlearning_data.dataset("forget")
         generator = torch.Generator().manual_seed(self.seed)
         return random_other_labels(forget.labels, self.num_classes, generator)
 
     def train_dataloader(self) -> DataLoader:
-        datamodule = self._datamodule()
+        datamodule = self.unlearning_data
         relabelled = RelabelledDataset(datamodule.dataset("forget"), self.forget_labels())
         combined: Dataset[Any] = ConcatDataset([datamodule.dataset("retain"), relabelled])
         return DataLoader(

@@ -22,12 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from lightning_unlearn.datamodules.base import UnlearningDataModule
-from lightning_unlearn.models import LossName
-from lightning_unlearn.modules.classifier import classification_loss
+from lightning_unlearn.classifier import classification_loss
 from lightning_unlearn.modules.random_labels import RandomLabelsBaseline
 
 __all__ = ["SalUnBaseline", "default_salun_optimizer", "saliency_mask"]
@@ -83,7 +80,6 @@ class SalUnBaseline(RandomLabelsBaseline):
 
     Args:
         target: the trained classifier (copied).
-        datamodule: where ``retain`` and ``forget`` come from.
         max_epochs: epochs over ``retain ∪ forget``.
         saliency_ratio: the share of weights marked salient and updated, in (0, 1]; 1 is plain
             random labels.
@@ -107,20 +103,18 @@ class SalUnBaseline(RandomLabelsBaseline):
         0.5
     """
 
+    default_max_epochs = 10
+    default_optimizer = staticmethod(default_salun_optimizer)
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 10,
         saliency_ratio: float = 0.5,
-        optimizer: OptimizerCallable = default_salun_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         _check_ratio(saliency_ratio)
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        super().__init__(target, **kwargs)
+        self.save_hyperparameters(ignore=["target", "optimizer"])
         self.saliency_ratio = float(saliency_ratio)
         self.mask: dict[str, torch.Tensor] = {}
         self._original: dict[str, torch.Tensor] = {}
@@ -131,7 +125,7 @@ class SalUnBaseline(RandomLabelsBaseline):
         sums = {name: torch.zeros_like(p) for name, p in parameters.items()}
         was_training = self.model.training
         self.model.eval()
-        for batch in self._datamodule().dataloader("forget"):
+        for batch in self.split_dataloader("forget"):
             inputs, targets = batch[0].to(self.device), batch[1].to(self.device)
             loss = classification_loss(self.model(inputs), targets, self.loss_name)
             gradients = torch.autograd.grad(loss, list(parameters.values()), allow_unused=True)

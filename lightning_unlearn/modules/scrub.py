@@ -32,16 +32,16 @@ from __future__ import annotations
 
 import copy
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
-from lightning_unlearn.models import LossName
+from lightning_unlearn.classifier import classification_loss
+from lightning_unlearn.datamodules.base import IndexedBatch
 from lightning_unlearn.modules.baselines import UnlearningBaseline, _positive_int
-from lightning_unlearn.modules.classifier import classification_loss
 
 __all__ = ["SCRUBBaseline", "default_scrub_optimizer", "distillation_divergence"]
 
@@ -77,7 +77,6 @@ class SCRUBBaseline(UnlearningBaseline):
 
     Args:
         target: the trained classifier: the teacher (frozen) and the student's start (copied).
-        datamodule: where ``retain``, ``forget`` and, for rewinding, ``validation_heldout`` come from.
         max_epochs: epochs; each runs a min pass over ``retain``.
         max_steps: how many first epochs also run a max pass over ``forget``; at most ``max_epochs``.
         retain_divergence_weight: ``α``, the weight of ``d`` on retain.
@@ -107,23 +106,21 @@ class SCRUBBaseline(UnlearningBaseline):
         True
     """
 
+    default_max_epochs = 3
+    default_optimizer = staticmethod(default_scrub_optimizer)
+
     def __init__(
         self,
         target: nn.Module,
-        datamodule: UnlearningDataModule | None = None,
-        max_epochs: int = 3,
         max_steps: int = 2,
         retain_divergence_weight: float = 0.001,
         retain_task_weight: float = 0.99,
         temperature: float = 4.0,
         forget_batch_size: int = 32,
         rewind: bool = False,
-        optimizer: OptimizerCallable = default_scrub_optimizer,
-        loss: LossName | None = None,
-        mia_folds: int = 5,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(target, datamodule, max_epochs, optimizer, loss, mia_folds, seed)
+        super().__init__(target, **kwargs)
         if isinstance(max_steps, bool) or not isinstance(max_steps, int):
             raise TypeError(f"Expected `max_steps` to be an integer, but got {type(max_steps).__name__}.")
         if not 0 <= max_steps <= self.max_epochs:
@@ -137,7 +134,7 @@ class SCRUBBaseline(UnlearningBaseline):
             raise ValueError(f"Expected `temperature` (T) to be positive, but got {temperature!r}.")
         if not isinstance(rewind, bool):
             raise TypeError(f"Expected `rewind` to be a boolean, but got {type(rewind).__name__}.")
-        self.save_hyperparameters(ignore=["target", "datamodule", "optimizer"])
+        self.save_hyperparameters(ignore=["target", "optimizer"])
         self.max_steps = max_steps
         self.retain_divergence_weight = _non_negative("retain_divergence_weight", retain_divergence_weight)
         self.retain_task_weight = _non_negative("retain_task_weight", retain_task_weight)
@@ -172,7 +169,7 @@ class SCRUBBaseline(UnlearningBaseline):
         """The max pass over the forget set, in the first ``max_steps`` epochs, before the epoch's min pass."""
         if self.current_epoch >= self.max_steps:
             return
-        loader = self._datamodule().dataloader("forget", shuffle=True, batch_size=self.forget_batch_size)
+        loader = self.split_dataloader("forget", shuffle=True, batch_size=self.forget_batch_size)
         for batch in loader:
             divergence, _ = self._divergence(batch[0].to(self.device))
             self._step(-divergence)  # minimise −d(x_f; w_u)
@@ -196,7 +193,7 @@ class SCRUBBaseline(UnlearningBaseline):
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad():
-            for batch in self._datamodule().dataloader(split):
+            for batch in self.split_dataloader(split):
                 predictions = self(batch[0].to(self.device)).argmax(dim=-1)
                 wrong += int((predictions != batch[1].to(self.device)).sum())
                 total += int(batch[1].shape[0])

@@ -45,9 +45,9 @@ def _trainer(callbacks: list[L.Callback], **settings: object) -> L.Trainer:
 def test_logs_the_same_mia_as_a_direct_evaluation_and_a_real_fr(scenario: tuple) -> None:
     datamodule, target, oracle = scenario
     callback = MembershipInferenceCallback(oracle=oracle)
-    module = NegGradBaseline(target, datamodule=datamodule, max_epochs=2)
+    module = NegGradBaseline(target, max_epochs=2)
     trainer = _trainer([callback], max_epochs=2)
-    trainer.fit(module)
+    trainer.fit(module, datamodule=datamodule)
     logged = trainer.callback_metrics
     model = module.unlearned_model()
     from lightning_unlearn import predict
@@ -82,14 +82,14 @@ def test_works_with_mia_early_stopping(scenario: tuple) -> None:
         tolerance=0.5,
     )
     trainer = _trainer([MembershipInferenceCallback(oracle=oracle), stopper], max_epochs=5)
-    trainer.fit(NegGradBaseline(target, datamodule=datamodule, max_epochs=5))
+    trainer.fit(NegGradBaseline(target, max_epochs=5), datamodule=datamodule)
     assert stopper.accepted_epoch == 0 and trainer.current_epoch == 1, "the first epoch meets a tolerance of 0.5"
 
 
 def test_without_an_oracle_it_logs_no_fr(scenario: tuple) -> None:
     datamodule, target, _ = scenario
     trainer = _trainer([MembershipInferenceCallback()], max_epochs=1)
-    trainer.fit(NegGradBaseline(target, datamodule=datamodule, max_epochs=1))
+    trainer.fit(NegGradBaseline(target, max_epochs=1), datamodule=datamodule)
     assert "membership/mia" in trainer.callback_metrics and "membership/fr" not in trainer.callback_metrics
 
 
@@ -129,7 +129,7 @@ def test_ddp_gives_the_single_process_value(scenario: tuple, tmp_path: Path) -> 
 
     datamodule, target, oracle = scenario
     out = tmp_path / "ranks.json"
-    module = NegGradBaseline(target, datamodule=datamodule, max_epochs=1)
+    module = NegGradBaseline(target, max_epochs=1)
     distributed = L.Trainer(
         accelerator="cpu",
         devices=2,
@@ -142,7 +142,7 @@ def test_ddp_gives_the_single_process_value(scenario: tuple, tmp_path: Path) -> 
         enable_progress_bar=False,
         callbacks=[MembershipInferenceCallback(oracle=oracle), _Record(str(out))],
     )
-    distributed.fit(module)
+    distributed.fit(module, datamodule=datamodule)
     ranks = json.loads(out.read_text())
     assert len(ranks) == 2 and ranks[0] == ranks[1], "ranks disagree"
     # ddp_spawn hands the trained weights back: evaluate them in this one process.

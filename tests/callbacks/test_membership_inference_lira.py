@@ -42,9 +42,9 @@ def _trainer(callbacks: list[L.Callback], **settings: object) -> L.Trainer:
 def test_logs_the_lira_of_a_direct_evaluation_on_the_validation_pair(scenario: tuple) -> None:
     datamodule, target, statistics = scenario
     callback = MembershipInferenceCallback(lira=statistics)
-    module = NegGradBaseline(target, datamodule=datamodule, max_epochs=2)
+    module = NegGradBaseline(target, max_epochs=2)
     trainer = _trainer([callback], max_epochs=2)
-    trainer.fit(module)
+    trainer.fit(module, datamodule=datamodule)
     logged = trainer.callback_metrics
     model = module.unlearned_model()
     forget = predict(model, datamodule.dataloader("forget"))
@@ -68,7 +68,7 @@ def test_the_attack_reads_validation_heldout_never_heldout(scenario: tuple) -> N
         update(logits, targets, indices, is_member)
 
     callback.lira.update = spy
-    _trainer([callback], max_epochs=1).fit(NegGradBaseline(target, datamodule=datamodule, max_epochs=1))
+    _trainer([callback], max_epochs=1).fit(NegGradBaseline(target, max_epochs=1), datamodule=datamodule)
     read = set(torch.cat(seen).tolist())
     splits = datamodule.splits
     assert read == set(splits["forget"].indices.tolist()) | set(splits["validation_heldout"].indices.tolist())
@@ -85,7 +85,7 @@ def test_mia_early_stopping_can_stop_on_lira(scenario: tuple) -> None:
         tolerance=0.5,
     )
     trainer = _trainer([MembershipInferenceCallback(lira=statistics), stopper], max_epochs=5)
-    trainer.fit(NegGradBaseline(target, datamodule=datamodule, max_epochs=5))
+    trainer.fit(NegGradBaseline(target, max_epochs=5), datamodule=datamodule)
     assert stopper.accepted_epoch == 0 and trainer.current_epoch == 1, "the first epoch meets a tolerance of 0.5"
     assert "mia" in stopper.history[0]
 

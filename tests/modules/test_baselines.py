@@ -225,13 +225,13 @@ def test_bad_inputs_are_rejected(scenario: Scenario) -> None:
         SMUBaseline(target, ForgetGradientRecorder([1, 2]))
     with pytest.raises(ValueError, match=re.escape("Expected the recorder to have watched this target's architecture")):
         SMUBaseline(MLP(64, 5, hidden=(8,)), scenario.recorder)
-    with pytest.raises(RuntimeError, match=re.escape("Expected `NegGradBaseline(..., datamodule=dm)`")):
-        run_baseline(NegGradBaseline(target))
+    with pytest.raises(TypeError, match=re.escape("Expected `datamodule` to be an UnlearningDataModule, but got None")):
+        run_baseline(NegGradBaseline(target), None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=re.escape("Expected `baseline` to be an UnlearningBaseline, but got MLP.")):
         run_baseline(MLP(64, 5), dm)  # type: ignore[arg-type]
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, **QUIET)
-    with pytest.raises(RuntimeError, match=re.escape("Expected `trainer.fit(finetunebaseline)` without a datamodule")):
-        trainer.fit(FinetuneBaseline(target, datamodule=dm), datamodule=dm)
+    with pytest.raises(RuntimeError, match=re.escape("Expected `trainer.fit(finetunebaseline, datamodule=dm)`")):
+        trainer.fit(FinetuneBaseline(target), train_dataloaders=dm.dataloader("retain"))
     with pytest.raises(
         RuntimeError, match=re.escape("Expected `target` to produce 5 logits (the datamodule's classes)")
     ):

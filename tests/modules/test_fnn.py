@@ -297,8 +297,9 @@ def test_bad_input(build: Any, error: type[Exception], match: str) -> None:
 
 
 # ---------------------------------------------------------------------------- FNNModule
-def test_rank_policy_reads_the_probe_split(digits: DigitsDataModule) -> None:
-    fnn = FNNModule(_mlp(), datamodule=digits, policy="rank", placement="1-L")
+def test_rank_policy_reads_the_probe_split(digits: DigitsDataModule, attach: Any) -> None:
+    fnn = FNNModule(_mlp(), policy="rank", placement="1-L")
+    attach(fnn, digits)  # setup() assigns the rates from the attached datamodule's probe split
     rates = fnn.assign_forgetting_rates()
     activations = mean_activations(fnn.model, ["3"], digits.dataloader("probe"))["3"]
     most_active = int(torch.argmax(activations))
@@ -307,22 +308,22 @@ def test_rank_policy_reads_the_probe_split(digits: DigitsDataModule) -> None:
 
 
 def test_a_short_max_epochs_is_reported(digits: DigitsDataModule) -> None:
-    fnn = FNNModule(_mlp(), datamodule=digits, policy="ordered", turns=1, learn_epochs=1, unlearn_epochs=1)
+    fnn = FNNModule(_mlp(), policy="ordered", turns=1, learn_epochs=1, unlearn_epochs=1)
     with pytest.warns(UserWarning, match=r"`max_epochs`=1 ends the run before the schedule's 2 epochs"):
-        _trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0).fit(fnn)
+        _trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0).fit(fnn, datamodule=digits)
 
 
 def test_a_target_with_other_classes_is_refused(digits: DigitsDataModule) -> None:
-    fnn = FNNModule(MLP(64, 7, hidden=(32, 16)), datamodule=digits, policy="ordered", turns=1, learn_epochs=1,
+    fnn = FNNModule(MLP(64, 7, hidden=(32, 16)), policy="ordered", turns=1, learn_epochs=1,
                     unlearn_epochs=1)  # fmt: skip
     with pytest.raises(RuntimeError, match=r"Expected `target` to produce 5 logits .* but it produces 7."):
-        _trainer().fit(fnn)
-
-
-def test_fit_with_a_datamodule_argument_is_refused(digits: DigitsDataModule) -> None:
-    fnn = FNNModule(_mlp(), datamodule=digits, policy="ordered", turns=1, learn_epochs=1, unlearn_epochs=1)
-    with pytest.raises(RuntimeError, match=r"without a datamodule: its train loader yields `target_train`"):
         _trainer().fit(fnn, datamodule=digits)
+
+
+def test_fit_without_a_datamodule_is_refused(digits: DigitsDataModule) -> None:
+    fnn = FNNModule(_mlp(), policy="ordered", turns=1, learn_epochs=1, unlearn_epochs=1)
+    with pytest.raises(RuntimeError, match=r"Expected `trainer.fit\(fnnmodule, datamodule=dm\)`"):
+        _trainer().fit(fnn, train_dataloaders=digits.dataloader("retain"))
 
 
 def _mia(model: nn.Module, datamodule: DigitsDataModule) -> float:
@@ -334,8 +335,8 @@ def _mia(model: nn.Module, datamodule: DigitsDataModule) -> float:
 
 def test_one_turn_lowers_the_mia_score(target: nn.Module, digits: DigitsDataModule) -> None:
     """One learn/unlearn turn, no early stopping: the attack loses much of its edge (about 0.94 → 0.72)."""
-    fnn = FNNModule(target, datamodule=digits, policy="rank", placement="2-L", turns=1)
-    _trainer(max_epochs=fnn.total_epochs).fit(fnn)
+    fnn = FNNModule(target, policy="rank", placement="2-L", turns=1)
+    _trainer(max_epochs=fnn.total_epochs).fit(fnn, datamodule=digits)
     before, after = _mia(target, digits), _mia(fnn.unlearned_model(), digits)
     assert before >= 0.85  # the target's forget set stands out
     # A method that did nothing would score `before`; the same epochs on retain without the decay reach 0.85.
@@ -347,13 +348,13 @@ def _schedule_of(history: list[dict[str, Any]]) -> list[tuple[int, int, int, int
 
 
 def test_schedule_runs_and_resumes_mid_schedule(digits: DigitsDataModule, tmp_path: Path) -> None:
-    settings: dict[str, Any] = dict(datamodule=digits, policy="rank", turns=2, learn_epochs=1, unlearn_epochs=2)
+    settings: dict[str, Any] = dict(policy="rank", turns=2, learn_epochs=1, unlearn_epochs=2)
     expected = [(s.epoch, s.turn, 0 if s.phase == "learn" else 1, s.clock) for s in phase_schedule(2, 1, 2)]
 
     full = FNNModule(_mlp(), **settings)
     checkpoints = ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1, every_n_epochs=1)
     trainer = _trainer(enable_checkpointing=True, callbacks=[checkpoints])
-    trainer.fit(full)
+    trainer.fit(full, datamodule=digits)
     assert trainer.current_epoch == full.total_epochs == 6  # stops with the schedule, not max_epochs
     assert _schedule_of(full.history) == expected
     assert full.consolidations == 2
@@ -363,7 +364,7 @@ def test_schedule_runs_and_resumes_mid_schedule(digits: DigitsDataModule, tmp_pa
     plain = full.unlearned_model()
     assert list(plain.state_dict()) == list(_mlp().state_dict())
     tau = full.forgetting_layers["3"].tau.clone()
-    _trainer().validate(full, verbose=False)  # a later stage keeps the rates ranked on the target
+    _trainer().validate(full, datamodule=digits, verbose=False)  # a later stage keeps the rates ranked on the target
     assert torch.equal(full.forgetting_layers["3"].tau, tau)
 
     # Resume from the end of epoch 4 (turn 1, first unlearn epoch, clock 1; turn 0 already consolidated).
@@ -373,7 +374,7 @@ def test_schedule_runs_and_resumes_mid_schedule(digits: DigitsDataModule, tmp_pa
     assert saved["fnn_schedule"]["clock"] == 1
     assert saved["fnn_schedule"]["consolidations"] == 1
     resumed = FNNModule(_mlp(), **settings)
-    _trainer().fit(resumed, ckpt_path=tmp_path / "epoch=4.ckpt")
+    _trainer().fit(resumed, datamodule=digits, ckpt_path=tmp_path / "epoch=4.ckpt")
     assert _schedule_of(resumed.history) == expected  # history 0–4 restored, 5 continued
     assert resumed.consolidations == 2
 
@@ -382,22 +383,22 @@ def test_schedule_runs_and_resumes_mid_schedule(digits: DigitsDataModule, tmp_pa
     assert (phase_end["fnn_schedule"]["clock"], phase_end["fnn_schedule"]["consolidations"]) == (2, 1)
     assert phase_end["state_dict"]["model.3.forgetting.clock"] == 0.0
     caught_up = FNNModule(_mlp(), **settings)
-    _trainer().fit(caught_up, ckpt_path=tmp_path / "epoch=2.ckpt")
+    _trainer().fit(caught_up, datamodule=digits, ckpt_path=tmp_path / "epoch=2.ckpt")
     assert _schedule_of(caught_up.history) == expected
     assert caught_up.consolidations == 2
 
     mismatched = FNNModule(_mlp(), **{**settings, "unlearn_epochs": 3})
     with pytest.raises(RuntimeError, match=r"checkpoint's `unlearn_epochs` to match the module's \(3\)"):
-        _trainer().fit(mismatched, ckpt_path=tmp_path / "epoch=4.ckpt")
+        _trainer().fit(mismatched, datamodule=digits, ckpt_path=tmp_path / "epoch=4.ckpt")
 
 
 def test_unlearn_epochs_without_steps_only_decay(digits: DigitsDataModule) -> None:
     fnn = FNNModule(
-        _mlp(), datamodule=digits, policy="fixed", tau=2.0, turns=1, learn_epochs=1, unlearn_epochs=2,
+        _mlp(), policy="fixed", tau=2.0, turns=1, learn_epochs=1, unlearn_epochs=2,
         unlearn_training="none",
     )  # fmt: skip
     snapshots = WeightSnapshots()
-    _trainer(callbacks=[snapshots]).fit(fnn)
+    _trainer(callbacks=[snapshots]).fit(fnn, datamodule=digits)
     # Callbacks see each epoch's end before the module consolidates: no step in unlearn epochs 1–2,
     # then the fold of φ(2) = e^-1 into the weights.
     assert torch.equal(snapshots.weights[1], snapshots.weights[2])

@@ -594,7 +594,7 @@ def test_max_steps_below_iterations_fails(digits: DigitsDataModule) -> None:
 def test_fitting_without_an_unlearning_datamodule_fails(digits: DigitsDataModule) -> None:
     module = ForsakenModule(MLP(64, 5))
     trainer = L.Trainer(**QUIET, max_steps=20)
-    with pytest.raises(RuntimeError, match="Expected an UnlearningDataModule attached to the Trainer"):
+    with pytest.raises(RuntimeError, match=r"Expected `trainer.fit\(forsakenmodule, datamodule=dm\)` with an"):
         trainer.fit(module, train_dataloaders=digits.dataloader("forget"))
 
 

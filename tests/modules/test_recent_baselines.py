@@ -99,8 +99,9 @@ def test_forget_accuracy_and_mia_drop_from_the_originals(scenario: Scenario, met
     assert predict(run.model, scenario.datamodule.dataloader("validation")).accuracy() >= 0.8
 
 
-def test_random_labels_are_wrong_and_train_on_retain_and_forget(scenario: Scenario) -> None:
-    baseline = RandomLabelsBaseline(scenario.target, datamodule=scenario.datamodule, seed=3)
+def test_random_labels_are_wrong_and_train_on_retain_and_forget(scenario: Scenario, attach: Any) -> None:
+    baseline = RandomLabelsBaseline(scenario.target, seed=3)
+    attach(baseline, scenario.datamodule)
     labels = baseline.forget_labels()
     assert bool((labels != scenario.datamodule.dataset("forget").labels).all())
     assert torch.equal(labels, baseline.forget_labels())  # seeded
