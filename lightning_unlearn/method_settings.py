@@ -206,7 +206,10 @@ def check_methods(
     ]
     if unknown:
         hints = "".join(" " + _method_name_hint(str(name), available) for name in unknown)
-        raise ValueError(f"Expected method names from {sorted(available)}, but got {unknown}.{hints}".rstrip())
+        raise ValueError(
+            f"Expected method names from {sorted(available)} (or any name with a `class_path` to a subclass of"
+            f" UnlearningMethod), but got {unknown}.{hints}".rstrip()
+        )
     checked: dict[str, dict[str, Any]] = {}
     for name, settings in methods.items():
         if settings is None:
@@ -394,20 +397,32 @@ def _resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def _owners(receiver: Any) -> list[Any]:
+    """``receiver``, then the bases its ``__init__`` forwards ``**kwargs`` to, as far as they forward."""
+    if not inspect.isclass(receiver):
+        return [receiver]
+    owners = []
+    for owner in receiver.__mro__:
+        if "__init__" not in vars(owner) or owner is object:
+            continue
+        owners.append(owner)
+        kinds = [p.kind for p in inspect.signature(owner.__init__).parameters.values()]
+        if inspect.Parameter.VAR_KEYWORD not in kinds:
+            break
+    return owners
+
+
 def _parameters(receiver: Any) -> dict[str, inspect.Parameter]:
     """The named parameters of ``receiver``; a class whose ``__init__`` forwards ``**kwargs`` gets its bases' too."""
-    owners = [c for c in receiver.__mro__ if "__init__" in vars(c)] if inspect.isclass(receiver) else [receiver]
     found: dict[str, inspect.Parameter] = {}
-    for owner in owners:
+    for owner in _owners(receiver):
         function = owner.__init__ if inspect.isclass(owner) else owner
-        forwards = False
         for name, parameter in inspect.signature(function).parameters.items():
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                forwards = True
-            elif name != "self" and parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+            if name != "self" and parameter.kind not in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
                 found.setdefault(name, parameter)
-        if not forwards:
-            break
     return found
 
 
@@ -420,9 +435,8 @@ def _type_hints(spec: MethodSettings) -> dict[str, Any]:
 
 def _hints_of(receiver: Any, names: Collection[str]) -> dict[str, Any]:
     """Evaluated annotations of ``receiver``'s parameters among ``names``; one that cannot be evaluated is left out."""
-    owners = [c for c in receiver.__mro__ if "__init__" in vars(c)] if inspect.isclass(receiver) else [receiver]
     found: dict[str, Any] = {}
-    for owner in reversed(owners):  # a subclass's annotation wins over its base's
+    for owner in reversed(_owners(receiver)):  # a subclass's annotation wins over its base's
         function: Callable[..., Any] = owner.__init__ if inspect.isclass(owner) else owner
         scope = vars(importlib.import_module(function.__module__))
         for name, annotation in getattr(function, "__annotations__", {}).items():

@@ -95,7 +95,11 @@ def _forsaken(context: ExperimentContext, receiver: type | None = None, **settin
 
     module = (receiver or ForsakenModule)(context.target, **settings)
     seconds = fit_forsaken(
-        module, context.datamodule, seed=context.seed, device_settings=context.device_settings, progress_bar=context.progress_bar
+        module,
+        context.datamodule,
+        seed=context.seed,
+        device_settings=context.device_settings,
+        progress_bar=context.progress_bar,
     )
     details = {
         "settings": settings,
@@ -662,7 +666,8 @@ def _forsaken_curve(
         def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
             snapshots.append({k: v.clone() for k, v in module.unlearned_parameters().items()})
 
-    fit_forsaken(module, datamodule, seed=context.seed, callbacks=[_Snapshot()], device_settings=context.device_settings)
+    where = context.device_settings
+    fit_forsaken(module, datamodule, seed=context.seed, callbacks=[_Snapshot()], device_settings=where)
     oracle_before = _membership(context, context.target)
     curve: dict[str, list[float]] = {
         "iteration": [0],

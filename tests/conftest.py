@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -34,7 +34,11 @@ def attach() -> Callable[[object, object], None]:
 
     def attach_to(module: object, datamodule: object) -> None:
         trainer = L.Trainer(
-            max_epochs=0, logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False
+            max_epochs=0,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
         )
         trainer.fit(module, datamodule=datamodule)  # type: ignore[arg-type]
 

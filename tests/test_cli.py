@@ -154,7 +154,8 @@ MISTAKES = {
     ),
     "unknown method": (
         ["--methods={magic: {}}"],
-        r"Expected method names from \['finetune', 'fnn'.*\], but got \['magic'\]\.",
+        r"Expected method names from \['finetune', 'fnn'.*\] \(or any name with a `class_path` to a subclass of"
+        r" UnlearningMethod\), but got \['magic'\]\.",
     ),
     "unknown posterior": (
         ["--methods={forsaken: {posterior: nearst}}"],

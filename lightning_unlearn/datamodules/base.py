@@ -335,6 +335,13 @@ class UnlearningDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A datamodule sent to other processes (``ddp_spawn``) travels without the Trainer it was
+        # last attached to: the new Trainer attaches itself, and the old one may hold a whole fit.
+        state = self.__dict__.copy()
+        state["trainer"] = None
+        return state
+
     def _reader(self) -> SplitReader | None:
         """The module the attached Trainer runs, when it chooses its own splits."""
         trainer = getattr(self, "trainer", None)
