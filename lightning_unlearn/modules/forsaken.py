@@ -51,6 +51,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 import lightning as L
@@ -66,20 +67,139 @@ from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_
 from lightning_unlearn.trainers import DeviceSettings
 
 __all__ = [
+    "FORSAKEN_CONFIGURATIONS",
+    "PAPER_CONFIGURATION",
+    "RECOMMENDED_CONFIGURATION",
     "ForsakenModule",
     "ForsakenResult",
     "NeuronMaskGenerator",
     "PosteriorKind",
     "default_generator_optimizer",
     "dynamic_penalty_weights",
+    "forsaken_configuration",
     "forsaken_unlearn",
+    "gain_schedule",
+    "loss_auc",
     "nearest_reference_posterior",
     "non_member_posterior",
+    "paper_departures",
 ]
 
-PosteriorKind = Literal["per_class", "global_mean", "uniform", "nearest"]
+PosteriorKind = Literal["per_class", "global_mean", "uniform", "nearest", "shadow"]
 TABLE_POSTERIORS: tuple[str, ...] = ("per_class", "global_mean", "uniform")
 POSTERIOR_KINDS: tuple[str, ...] = get_args(PosteriorKind)
+#: What the sparsity penalty reads: this iteration's mask gradient ``μ_t``, or the accumulated ``μ = Σ ξ·μ_τ``.
+PenaltyReading = Literal["step", "accumulated"]
+PENALTY_READINGS: tuple[str, ...] = get_args(PenaltyReading)
+#: How the mask gradient's scale changes over the T iterations (after the warm-up).
+Schedule = Literal["constant", "linear", "cosine"]
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+#: ``"fixed"``: run all T iterations; ``"validation"``: stop on the validation pair (see :class:`ForsakenModule`).
+Stopping = Literal["fixed", "validation"]
+STOPPINGS: tuple[str, ...] = get_args(Stopping)
+
+#: The paper's Algorithm 1 as published (Liu et al., Algorithm 1 and Eqs. 5–6): P of Defs. 3–5 keyed by the
+#: class the target predicts (per-class, the paper's default), the penalty λ·ω·|μ_t| on each iteration's mask
+#: gradient, a constant step and a fixed T; the hyperparameters are the module's defaults (T = 20, ξ = 1,
+#: λ = 1e-3, ω on, Adam lr 0.01; ``optimizer`` takes the paper's L-BFGS as well).
+PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
+    {
+        "posterior": "per_class",
+        "penalised": "step",
+        "schedule": "constant",
+        "warmup": 0,
+        "preservation_weight": 0.0,
+        "stopping": "fixed",
+    }
+)
+
+#: The configuration we recommend (docs/methods.md, "Forsaken: which configuration"): P per forget sample from
+#: a model that never saw the forget set (the shadow model the membership oracle trains anyway), the target's
+#: own posteriors kept on as many retained samples as there are forget samples, a larger step warmed up over
+#: the first iterations, and a stop on the validation pair (forget vs ``validation_heldout``, accuracy on
+#: ``validation``) at the latest after T iterations. Chosen on the validation pair of the digits scenarios
+#: (benchmarks/forsaken_digits.py); ``shadow_model`` must be given.
+RECOMMENDED_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
+    {
+        "posterior": "shadow",
+        "iterations": 30,
+        "initial_gain": 3e-2,
+        "warmup": 10,
+        "preservation_weight": 1.0,
+        "stopping": "validation",
+    }
+)
+
+#: Every named configuration: ``forsaken[paper]`` and ``forsaken[recommended]`` in an experiment.
+FORSAKEN_CONFIGURATIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {"paper": PAPER_CONFIGURATION, "recommended": RECOMMENDED_CONFIGURATION}
+)
+
+#: The settings that make an algorithm other than the paper's, with the values the paper's algorithm takes.
+_PAPER_ALGORITHM: Mapping[str, tuple[Any, ...]] = MappingProxyType(
+    {
+        "posterior": TABLE_POSTERIORS,
+        "penalised": ("step",),
+        "schedule": ("constant",),
+        "warmup": (0,),
+        "preservation_weight": (0, 0.0),
+        "stopping": ("fixed",),
+        "shadow_model": (None,),
+    }
+)
+
+
+def paper_departures(settings: Mapping[str, Any]) -> list[str]:
+    """The settings of ``settings`` that leave the paper's algorithm, as ``"name=value"`` (empty: the paper's).
+
+    Hyperparameters the paper itself varies (T, ξ, λ, ω on or off, the optimiser, the scale of the
+    mask gradient) keep the paper's algorithm; a P it does not define, the accumulated penalty, a
+    step schedule, the preservation term or a stopping rule leave it.
+
+    Example:
+        >>> paper_departures({"iterations": 40, "posterior": "per_class"})
+        []
+        >>> paper_departures({"posterior": "nearest", "warmup": 5})
+        ["posterior='nearest'", 'warmup=5']
+    """
+    return [
+        f"{key}={value!r}"
+        for key, value in settings.items()
+        if key in _PAPER_ALGORITHM and not any(value is choice or value == choice for choice in _PAPER_ALGORITHM[key])
+    ]
+
+
+def forsaken_configuration(name: str, **overrides: Any) -> dict[str, Any]:
+    """The settings of a named configuration (``"paper"`` or ``"recommended"``), with ``overrides`` on top.
+
+    Args:
+        name: a key of :data:`FORSAKEN_CONFIGURATIONS`.
+        **overrides: any :class:`ForsakenModule` argument, e.g. ``iterations=40`` or ``shadow_model=...``.
+
+    Returns:
+        Keyword arguments for :class:`ForsakenModule` (besides ``target``).
+
+    Raises:
+        ValueError: an unknown name, or ``"paper"`` with an override that leaves the paper's algorithm.
+
+    Example:
+        >>> forsaken_configuration("paper", iterations=40)["iterations"]
+        40
+        >>> forsaken_configuration("recommended")["posterior"]
+        'shadow'
+    """
+    if name not in FORSAKEN_CONFIGURATIONS:
+        raise ValueError(f"Expected a Forsaken configuration from {list(FORSAKEN_CONFIGURATIONS)}, but got {name!r}.")
+    settings = {**FORSAKEN_CONFIGURATIONS[name], **overrides}
+    departures = paper_departures(settings)
+    if name == "paper" and departures:
+        raise ValueError(
+            f"Expected the settings of Forsaken's paper configuration to keep the paper's algorithm, but"
+            f" {', '.join(departures)} leave it: name the configuration otherwise (e.g. `forsaken[recommended]`"
+            " or a label of your own)."
+        )
+    return settings
+
 
 #: Per-sample gradients are computed this many scalars at a time when building ω (Eq. 6).
 _PER_SAMPLE_BUDGET = 2**25
@@ -257,6 +377,46 @@ def dynamic_penalty_weights(
     return omega
 
 
+def gain_schedule(iteration: int, iterations: int, schedule: Schedule = "constant", warmup: int = 0) -> float:
+    """The factor on the mask gradient's scale at ``iteration`` (1 … T): a linear warm-up, then ``schedule``.
+
+    ``min(1, t / warmup)`` times 1 (``"constant"``), ``1 − (t − 1)/T`` (``"linear"``) or
+    ``½·(1 + cos(π·(t − 1)/T))`` (``"cosine"``). The paper's Algorithm 1 has a constant step.
+
+    Example:
+        >>> [round(gain_schedule(t, 4, "linear"), 2) for t in (1, 2, 3, 4)]
+        [1.0, 0.75, 0.5, 0.25]
+        >>> [gain_schedule(t, 4, warmup=2) for t in (1, 2, 3)]
+        [0.5, 1.0, 1.0]
+    """
+    ramp = min(1.0, iteration / warmup) if warmup > 0 else 1.0
+    progress = (iteration - 1) / iterations
+    if schedule == "linear":
+        return ramp * (1.0 - progress)
+    if schedule == "cosine":
+        return ramp * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return ramp
+
+
+def loss_auc(forget_losses: torch.Tensor, unseen_losses: torch.Tensor) -> torch.Tensor:
+    """Pairs (forget, unseen) where the unseen sample's loss is the larger, ties counted half: the loss AUC's numerator.
+
+    Divided by ``len(forget_losses) · len(unseen_losses)`` it is the AUC of the loss read in the
+    membership direction (nothing fitted): 0.5 when forget samples look like unseen ones, above
+    0.5 while their losses are still lower (members). A count, so that shards of the forget set
+    on several processes sum to the whole set's.
+
+    Example:
+        >>> float(loss_auc(torch.tensor([0.1, 2.0]), torch.tensor([1.0, 2.0])))
+        2.5
+    """
+    ordered = unseen_losses.detach().flatten().sort().values
+    losses = forget_losses.detach().flatten()
+    above = ordered.numel() - torch.searchsorted(ordered, losses, right=True)
+    ties = torch.searchsorted(ordered, losses, right=True) - torch.searchsorted(ordered, losses, right=False)
+    return (above.double() + 0.5 * ties.double()).sum()
+
+
 # ---------------------------------------------------------------------------- the generator
 class NeuronMaskGenerator(nn.Module):
     """The mask-gradient generator ``G`` of Algorithm 1: one learned gain per neuron.
@@ -302,36 +462,43 @@ class NeuronMaskGenerator(nn.Module):
         """How many scalars the generator learns: one per neuron of every parameter tensor."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, directions: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``μ_t``: per-neuron gains applied to the directions, by parameter name."""
+    def forward(self, directions: Mapping[str, torch.Tensor], scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """``μ_t``: per-neuron gains applied to the directions, by parameter name, times ``scale`` (the schedule)."""
         mask_gradient = {}
+        step = self.initial_gain * scale
         for index, name in enumerate(self.names):
             direction = directions[name]
             gain = self.gain[index]
             gain = gain.reshape(()) if direction.dim() == 0 else gain.reshape((-1,) + (1,) * (direction.dim() - 1))
-            mask_gradient[name] = self.initial_gain * gain * direction
+            mask_gradient[name] = step * gain * direction
         return mask_gradient
 
 
 # ---------------------------------------------------------------------------- the module
-def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str]) -> None:
+def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str], argument: str = "checkpoint") -> None:
     """Load a plain state_dict, or a Lightning checkpoint of a module wrapping ``target`` as ``backbone``."""
     path = Path(checkpoint)
     if not path.is_file():
-        raise FileNotFoundError(f"Expected `checkpoint` to be a saved state_dict, but {str(path)!r} does not exist.")
+        raise FileNotFoundError(f"Expected `{argument}` to be a saved state_dict, but {str(path)!r} does not exist.")
     content = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         content = {k.removeprefix("backbone."): v for k, v in content["state_dict"].items()}
     if not isinstance(content, dict):
-        raise ValueError(f"Expected `checkpoint` {str(path)!r} to hold a state_dict, but got {type(content).__name__}.")
+        raise ValueError(f"Expected `{argument}` {str(path)!r} to hold a state_dict, but got {type(content).__name__}.")
     try:
         target.load_state_dict(content)
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0]
         raise ValueError(
-            f"Expected `checkpoint` {str(path)!r} to hold weights for the `target` architecture"
+            f"Expected `{argument}` {str(path)!r} to hold weights for the `target` architecture"
             f" ({type(target).__name__}), but they do not fit: {first_line} {str(error).strip().splitlines()[1:2]}"
         ) from None
+
+
+def _choice(name: str, value: object, choices: Sequence[str]) -> Any:
+    if value not in choices:
+        raise ValueError(f"Expected `{name}` to be one of {list(choices)}, but got {value!r}.")
+    return value
 
 
 class ForsakenModule(UnlearningMethod):
@@ -341,55 +508,84 @@ class ForsakenModule(UnlearningMethod):
     :class:`~lightning_unlearn.datamodules.UnlearningDataModule` (or :func:`fit_forsaken`). In
     ``setup`` the module reads, in full, the datamodule's ``forget`` split (the samples to
     remove), its ``reference`` split (non-members, for ``P``) and its ``probe`` split (``D0``,
-    for ``ω``). Each training step is one iteration ``t`` of Algorithm 1 over the whole forget
-    set; the module's training loader only paces the loop. After ``iterations`` steps the module
-    stops the Trainer (give it ``max_steps`` of at least ``iterations``, or none).
+    for ``ω``); with the options of ours below, also a sample of ``retain`` (preservation) and
+    the validation pair (stopping). Each training step is one iteration ``t`` of Algorithm 1 over
+    the whole forget set; the module's training loader only paces the loop. After ``iterations``
+    steps (or at the stopping rule's iteration) the module stops the Trainer (give it
+    ``max_steps`` of at least ``iterations``, or none).
+
+    **Two named configurations** (:data:`FORSAKEN_CONFIGURATIONS`, :func:`forsaken_configuration`):
+    ``"paper"`` — the module's defaults, Algorithm 1 as published; ``"recommended"`` — ours,
+    the configuration that forgets by the attack as well as by the oracle on our benchmarks
+    (docs/methods.md). In an experiment they are ``forsaken[paper]`` and ``forsaken[recommended]``.
 
     **Under DDP** each of the ``W`` processes keeps every ``W``-th forget sample (its shard) on
-    its device; the KL is summed over each shard and the generator's gradient, the next
-    direction, the logged figures and L-BFGS's loss are reduced across processes, so every
-    process takes the same steps and ends with the same ``θ_T`` as one process would, up to
-    floating-point summation order. A forget set larger than one device's memory can so be
-    unlearned on several.
+    its device (and every ``W``-th preserved sample); the data terms are summed over each shard
+    and the generator's gradient, the next direction, the logged figures, the stopping rule's
+    counts and L-BFGS's loss are reduced across processes, so every process takes the same steps
+    and ends with the same ``θ_T`` as one process would, up to floating-point summation order.
 
     **Extension points** (override in a subclass): :meth:`posterior_targets` (``P``),
-    :meth:`divergence` (the data term of the objective) and :meth:`penalty` (the sparsity term).
+    :meth:`divergence` (the data terms of the objective) and :meth:`penalty` (the sparsity term).
 
     Every fit starts again from ``θ0`` with a fresh generator. Logged per iteration:
     ``forsaken/kl``, ``forsaken/penalty``, ``forsaken/loss`` and ``forsaken/forget_acc``
-    (accuracy of ``f_θt`` on the forget set under the labels it was trained with); the same
-    values are kept in :attr:`history`, so the curve of Fig. 5 can be drawn.
+    (accuracy of ``f_θt`` on the forget set under the labels it was trained with), and with a
+    preservation term ``forsaken/preservation``; the same values are kept in :attr:`history`
+    (with the stopping rule's readings, ``stop_auc`` and ``validation_acc``, where it checked),
+    so the curve of Fig. 5 can be drawn.
 
     The target is deep-copied, kept in eval mode, and none of its parameters ever requires a
     gradient: the unlearned parameters ``θ_t = θ0 − Σ ξ·μ_τ`` are separate tensors, evaluated
     with ``torch.func.functional_call``, so gradients reach the generator only. The generator's
     optimiser runs under manual optimisation with a closure, so L-BFGS works like Adam or SGD.
 
-    **Forget-set accuracy and the choice of P.** With ``posterior="per_class"`` (the paper's
-    default) a forget sample is pulled towards the non-member posterior *of the class the target
-    predicts for it*, so its arg-max is kept: the unlearned model still outputs the label an OOD
-    sample was inserted under (forget accuracy stays near 100 %), where a retrained model is at
-    chance. It is the smallest change to the model, but an attack that reads the posterior of
-    the sample's label (as the shadow-model oracle does) still sees members. The options that do
-    not preserve the arg-max: ``"nearest"`` (ours) — the mean posterior of the forget sample's
-    ``neighbours`` nearest reference samples, i.e. what the target says about unseen look-alikes;
-    it moves forget accuracy to the retrained model's and costs least test accuracy of the
-    three on digits; ``"global_mean"`` (mean posterior of all reference samples) and
-    ``"uniform"`` (Def. 3) — class-blind targets that push every forget sample to the same
-    flat posterior, which needs a larger move of ``θ`` and so risks more test accuracy.
+    **The choice of P.** With ``posterior="per_class"`` (the paper's default) a forget sample is
+    pulled towards the non-member posterior *of the class the target predicts for it*, so its
+    arg-max is kept: the unlearned model still outputs the label an OOD sample was inserted under
+    (forget accuracy stays near 100 %), where a retrained model is at chance, and a loss attack
+    still separates the forget samples. The options that do not keep the arg-max:
+    ``"shadow"`` (ours) — per forget sample, the posterior of ``shadow_model``, a model that never
+    saw the forget set (the membership oracle's shadow model: the target's recipe on the other
+    half of the data); what the sample's posterior would be had it never been trained on, and
+    the one P of these that lowers the attack to the retrained model's on digits;
+    ``"nearest"`` (ours) — the mean posterior of the forget sample's ``neighbours`` nearest
+    reference samples; the target's posteriors there still carry the memorised labels of nearby
+    forget samples, so the attack keeps part of its edge; ``"global_mean"`` and ``"uniform"``
+    (Def. 3) — class-blind targets that push every forget sample to the same flat posterior.
+
+    **Options of ours beside the paper's** (each off in the paper configuration):
+
+    * ``penalised="accumulated"`` — the penalty of Eq. 5 on the accumulated mask gradient
+      ``μ = Σ ξ·μ_τ`` (the total move from ``θ0``) instead of on each step's ``μ_t``;
+    * ``schedule`` and ``warmup`` — the mask gradient's scale ramps up linearly over ``warmup``
+      iterations, then stays (``"constant"``) or decays (``"linear"``, ``"cosine"``) to T;
+    * ``preservation_weight`` (γ) — adds ``γ·KL(f_θ0(x) ‖ f_θt(x))`` over a seeded sample of
+      ``preservation_size`` retained samples (default: as many as the forget set, so the cost
+      stays that of the forget set, flat as ``retain`` grows): the target's own posteriors on
+      data it keeps, so the move that forgets does not carry the retained data along. Its
+      gradient enters the generator's direction as well as its objective;
+    * ``stopping="validation"`` — every ``check_every`` iterations, the loss AUC of forget vs
+      ``validation_heldout`` (nothing fitted: above 0.5 the forget samples' losses are still
+      lower than unseen ones') and the accuracy on ``validation`` are read at ``θ_t``; the fit
+      stops at the first check where the AUC is at most ``0.5 + stopping_margin`` and the
+      accuracy at least the original's minus ``accuracy_tolerance``. Only the validation pair is
+      read (never ``test`` or ``heldout``), and the checks run inside the timed fit. ``iterations``
+      is then the most it runs; :attr:`stopped_at` says where it stopped.
 
     Args:
         target: the trained classifier to unlearn from (any backbone of
             :mod:`lightning_unlearn.models`); it is copied, never modified.
-        iterations: ``T``, the number of iterations of Algorithm 1 (training steps).
+        iterations: ``T``, the number of iterations of Algorithm 1 (training steps); with a
+            stopping rule, the most it runs.
         xi: ``ξ``, the forgetting coefficient: ``θ_t = θ_{t-1} − ξ·μ_t``.
         penalty_weight: ``λ``, the weight of the sparsity penalty ``‖μ‖₁`` (Eqs. 4–5), a sum
             over all parameters.
         dynamic_penalty: weigh the penalty by ``ω`` (Eq. 5, default) or not (``ω = 1``, Eq. 4).
         probe_size: how many samples of the datamodule's ``probe`` split form ``D0`` for ``ω``
             (default: all of it; the split itself is ``probe_fraction`` ≤ 1 % of retain).
-        posterior: ``P`` — ``"per_class"`` (default), ``"global_mean"``, ``"uniform"`` or
-            ``"nearest"``; see above.
+        posterior: ``P`` — ``"per_class"`` (default), ``"global_mean"``, ``"uniform"``,
+            ``"nearest"`` or ``"shadow"``; see above.
         neighbours: reference samples averaged per forget sample by ``posterior="nearest"``.
         optimizer: builds the generator's optimiser from its parameters (default Adam, lr 0.01).
             SGD and L-BFGS (the paper's choice) work too; give L-BFGS a line search, e.g.
@@ -399,18 +595,38 @@ class ForsakenModule(UnlearningMethod):
             ``ξ = 1`` the first iteration moves each parameter by about this much.
         checkpoint: optional weights for ``target``: a plain state_dict, or a Lightning checkpoint
             of a module holding the target as ``backbone`` (such as ``ClassifierModule``).
+        shadow_model: for ``posterior="shadow"``, a classifier of the target's classes that never
+            saw the forget set (e.g. ``ShadowModelOracle.shadow_model``), or the path of its
+            weights for a copy of the target's architecture. Kept frozen.
+        penalised: what the penalty reads, ``"step"`` (``μ_t``, the paper configuration) or
+            ``"accumulated"`` (``μ = Σ ξ·μ_τ``).
+        schedule: ``"constant"`` (the paper's), ``"linear"`` or ``"cosine"`` decay of the mask
+            gradient's scale over the T iterations.
+        warmup: iterations over which the scale ramps up linearly from ``1/warmup`` (0: none).
+        preservation_weight: ``γ`` of the preservation term (0: none, the paper's objective).
+        preservation_size: retained samples the preservation term reads (default: as many as
+            the forget set, at most all of ``retain``).
+        stopping: ``"fixed"`` (run ``iterations``) or ``"validation"`` (see above).
+        stopping_margin: the loss AUC at which the stopping rule accepts is ``0.5 + stopping_margin``.
+        accuracy_tolerance: the stopping rule accepts only while the accuracy on ``validation`` is at
+            least the original's minus this.
+        check_every: the stopping rule checks every this many iterations.
 
     Raises:
-        TypeError: ``target`` is not an ``nn.Module``, or a setting of the wrong type.
-        ValueError: ``xi`` or ``initial_gain`` not positive, ``penalty_weight`` negative,
-            ``iterations``, ``probe_size`` or ``neighbours`` below 1, an unknown ``posterior``,
-            or a ``checkpoint`` that does not fit ``target``. At set-up: an empty ``forget``
-            split, an empty ``reference`` split (unless ``posterior="uniform"``), an empty
-            ``probe`` split (with ``dynamic_penalty``), or ``reference`` labels outside the
-            target's classes.
-        RuntimeError: at set-up, no ``UnlearningDataModule`` attached, a target whose class
-            count or input shape differs from the datamodule's, or a Trainer whose
-            ``max_steps`` is below ``iterations``.
+        TypeError: ``target`` (or ``shadow_model``) is not an ``nn.Module``, or a setting of the
+            wrong type.
+        ValueError: ``xi`` or ``initial_gain`` not positive, ``penalty_weight`` or
+            ``preservation_weight`` negative, ``iterations``, ``probe_size``, ``neighbours``,
+            ``preservation_size`` or ``check_every`` below 1, ``warmup`` negative, an unknown
+            ``posterior``, ``penalised``, ``schedule`` or ``stopping``, ``posterior="shadow"``
+            without ``shadow_model``, or a ``checkpoint`` that does not fit ``target``. At set-up:
+            an empty ``forget`` split, an empty ``reference`` split (when ``posterior`` reads it),
+            an empty ``probe`` split (with ``dynamic_penalty``), an empty ``retain`` split (with a
+            preservation term), an empty validation pair (with ``stopping="validation"``), or
+            ``reference`` labels outside the target's classes.
+        RuntimeError: at set-up, no ``UnlearningDataModule`` attached, a target (or shadow
+            model) whose class count or input shape differs from the datamodule's, or a Trainer
+            whose ``max_steps`` is below ``iterations``.
 
     Example:
         >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
@@ -424,7 +640,7 @@ class ForsakenModule(UnlearningMethod):
         ('MLP', 20)
     """
 
-    reads = ("forget", "reference", "probe")
+    reads = ("forget", "reference", "probe", "retain", "validation", "validation_heldout")
 
     def __init__(
         self,
@@ -439,6 +655,16 @@ class ForsakenModule(UnlearningMethod):
         optimizer: OptimizerCallable = default_generator_optimizer,
         initial_gain: float = 3e-3,
         checkpoint: str | os.PathLike[str] | None = None,
+        shadow_model: nn.Module | str | os.PathLike[str] | None = None,
+        penalised: PenaltyReading = "step",
+        schedule: Schedule = "constant",
+        warmup: int = 0,
+        preservation_weight: float = 0.0,
+        preservation_size: int | None = None,
+        stopping: Stopping = "fixed",
+        stopping_margin: float = 0.0,
+        accuracy_tolerance: float = 0.02,
+        check_every: int = 1,
     ) -> None:
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
@@ -455,15 +681,36 @@ class ForsakenModule(UnlearningMethod):
         if not isinstance(dynamic_penalty, bool):
             raise TypeError(f"Expected `dynamic_penalty` to be a boolean, but got {type(dynamic_penalty).__name__}.")
         self.probe_size = None if probe_size is None else _check_integer("probe_size", probe_size, 1, "samples of D0")
-        if posterior not in POSTERIOR_KINDS:
-            raise ValueError(f"Expected `posterior` to be one of {list(POSTERIOR_KINDS)}, but got {posterior!r}.")
+        _choice("posterior", posterior, POSTERIOR_KINDS)
         self.neighbours = _check_integer("neighbours", neighbours, 1, "reference samples per forget sample")
         self.initial_gain = _check_number("initial_gain", initial_gain)
         if self.initial_gain <= 0:
             raise ValueError(f"Expected `initial_gain` to be positive, but got {initial_gain!r}.")
         if not callable(optimizer):
             raise TypeError(f"Expected `optimizer` to be callable, but got {type(optimizer).__name__}.")
-        self.save_hyperparameters(ignore=["target", "optimizer"])
+        self.penalised: PenaltyReading = _choice("penalised", penalised, PENALTY_READINGS)
+        self.schedule: Schedule = _choice("schedule", schedule, SCHEDULES)
+        self.warmup = _check_integer("warmup", warmup, 0, "iterations of the warm-up")
+        self.preservation_weight = _check_number("preservation_weight", preservation_weight)
+        if self.preservation_weight < 0:
+            raise ValueError(
+                f"Expected `preservation_weight` (γ, the preservation term) to be non-negative, but got"
+                f" {preservation_weight!r}."
+            )
+        self.preservation_size = (
+            None
+            if preservation_size is None
+            else _check_integer("preservation_size", preservation_size, 1, "retained samples preserved")
+        )
+        self.stopping: Stopping = _choice("stopping", stopping, STOPPINGS)
+        self.stopping_margin = _check_number("stopping_margin", stopping_margin)
+        if not 0.0 <= self.stopping_margin < 0.5:
+            raise ValueError(f"Expected `stopping_margin` to be in [0, 0.5), but got {stopping_margin!r}.")
+        self.accuracy_tolerance = _check_number("accuracy_tolerance", accuracy_tolerance)
+        if not 0.0 <= self.accuracy_tolerance <= 1.0:
+            raise ValueError(f"Expected `accuracy_tolerance` to be in [0, 1], but got {accuracy_tolerance!r}.")
+        self.check_every = _check_integer("check_every", check_every, 1, "iterations between stopping checks")
+        self.save_hyperparameters(ignore=["target", "optimizer", "shadow_model"])
         self.automatic_optimization = False  # one closure-driven step per iteration, L-BFGS included
 
         target = copy.deepcopy(target_network(target))
@@ -472,6 +719,24 @@ class ForsakenModule(UnlearningMethod):
         target.eval()
         target.requires_grad_(False)
         self.target = target
+        self.shadow: nn.Module | None = None
+        if posterior == "shadow" and shadow_model is None:
+            raise ValueError(
+                "Expected `shadow_model` (a classifier of the target's classes that never saw the forget set, such as"
+                " the membership oracle's shadow model) with `posterior='shadow'`, but got None."
+            )
+        if shadow_model is not None:
+            if isinstance(shadow_model, (str, os.PathLike)):
+                shadow = copy.deepcopy(target)
+                _load_weights(shadow, shadow_model, "shadow_model")
+            elif isinstance(shadow_model, nn.Module):
+                shadow = copy.deepcopy(target_network(shadow_model))
+            else:
+                raise TypeError(
+                    f"Expected `shadow_model` to be an nn.Module or the path of its weights, but got"
+                    f" {type(shadow_model).__name__}."
+                )
+            self.shadow = shadow.eval().requires_grad_(False)
         self.dynamic_penalty = dynamic_penalty
         self.posterior: PosteriorKind = posterior
         self.optimizer = optimizer
@@ -483,14 +748,22 @@ class ForsakenModule(UnlearningMethod):
         for index, p in enumerate(target.parameters()):
             self.register_buffer(f"accumulated_{index}", torch.zeros_like(p))
         self.unlearning_seconds = float("nan")
+        self.setup_seconds = float("nan")
+        self.stopped_at: int | None = None
         self._iteration = 0
         self._started = 0.0
         self._forget: IndexedBatch | None = None  # this process's shard of the forget set
         self._forget_total = 0  # samples in the whole forget set, over every process
         self._reference: IndexedBatch | None = None
         self._probe: IndexedBatch | None = None
+        self._preserved: IndexedBatch | None = None  # this process's shard of the preserved retained sample
+        self._preserved_total = 0
+        self._validation: IndexedBatch | None = None
+        self._validation_heldout: IndexedBatch | None = None
         self._flip_source: int | None = None
         self._forget_posterior = torch.empty(0)
+        self._preserved_posterior = torch.empty(0)
+        self._original_validation_accuracy = float("nan")
         self._omega: dict[str, torch.Tensor] = {}
         self._direction: dict[str, torch.Tensor] = {}
         self._moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -511,6 +784,11 @@ class ForsakenModule(UnlearningMethod):
         """``P`` for every forget sample, ``(N, K)``, in the forget split's order (built when fitting starts)."""
         return self._forget_posterior.detach().clone()
 
+    @property
+    def paper_departures(self) -> list[str]:
+        """The settings of this module that leave the paper's algorithm (empty: the paper configuration's)."""
+        return paper_departures({**dict(self.hparams), "shadow_model": self.shadow})
+
     def _accumulated(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"accumulated_{i}") for i, name in enumerate(self.parameter_names)}
 
@@ -526,13 +804,40 @@ class ForsakenModule(UnlearningMethod):
 
     # ------------------------------------------------------------------ wiring
     def train(self, mode: bool = True) -> ForsakenModule:
-        """Switch the generator's mode; the target always stays in eval mode (frozen BN, no dropout)."""
+        """Switch the generator's mode; the target (and the shadow model) always stay in eval mode."""
         super().train(mode)
         self.target.eval()
+        if self.shadow is not None:
+            self.shadow.eval()
         return self
 
+    def _sample(self, split: str, size: int) -> IndexedBatch:
+        """A seeded random sample of ``size`` samples of ``split`` (sorted by position), read without the rest."""
+        self._declared(split)
+        dataset = self.unlearning_data.dataset(split)
+        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:size].sort().values
+        loader = DataLoader(dataset, batch_size=max(1, len(chosen)), sampler=chosen.tolist())
+        inputs, targets, indices = next(iter(loader))
+        return IndexedBatch(inputs, targets, indices)
+
+    def _check_classifier(self, name: str, model: nn.Module, inputs: torch.Tensor, shape: Sequence[int]) -> None:
+        try:
+            with torch.no_grad():
+                device = next(iter(model.parameters()), torch.empty(0)).device
+                logits = model(inputs[:2].to(device))
+        except (RuntimeError, ValueError) as error:
+            raise RuntimeError(
+                f"Expected `{name}` ({type(model).__name__}) to accept the datamodule's inputs of shape"
+                f" {tuple(shape)}, but its forward pass fails: {error}"
+            ) from None
+        if logits.shape[-1] != self.num_classes:
+            raise RuntimeError(
+                f"Expected `{name}` to produce {self.num_classes} logits, but its forward pass gives"
+                f" {logits.shape[-1]}."
+            )
+
     def setup(self, stage: str) -> None:
-        """Read and check the forget, reference and probe splits of the attached datamodule."""
+        """Read and check the forget, reference and probe splits (and those the options need) of the datamodule."""
         super().setup(stage)
         if stage != "fit":
             return
@@ -554,22 +859,12 @@ class ForsakenModule(UnlearningMethod):
             )
         self._forget_total = int(forget.inputs.shape[0])
         forget = IndexedBatch(*(t[rank::world] for t in forget))  # this process's shard
-        try:
-            with torch.no_grad():
-                device = next(iter(self.target.parameters()), torch.empty(0)).device
-                logits = self.target(forget.inputs[:2].to(device))
-        except (RuntimeError, ValueError) as error:
-            raise RuntimeError(
-                f"Expected `target` ({type(self.target).__name__}) to accept the datamodule's inputs of shape"
-                f" {tuple(datamodule.input_shape)}, but its forward pass fails: {error}"
-            ) from None
-        if logits.shape[-1] != self.num_classes:
-            raise RuntimeError(
-                f"Expected `target` to produce {self.num_classes} logits, but its forward pass gives"
-                f" {logits.shape[-1]}."
-            )
+        self._check_classifier("target", self.target, forget.inputs, datamodule.input_shape)
+        if self.shadow is not None:
+            self._check_classifier("shadow_model", self.shadow, forget.inputs, datamodule.input_shape)
+        reads_reference = self.posterior in ("per_class", "global_mean", "nearest")
         reference = self.whole_split("reference")
-        if reference.inputs.shape[0] == 0 and self.posterior != "uniform":
+        if reference.inputs.shape[0] == 0 and reads_reference:
             raise ValueError(
                 "Expected a non-empty `reference` split (the non-members P is built from), but it holds no sample."
             )
@@ -583,6 +878,33 @@ class ForsakenModule(UnlearningMethod):
             raise ValueError(
                 "Expected a non-empty `probe` split (D0, for the dynamic penalty ω), but it holds no sample."
             )
+        self._preserved, self._preserved_total = None, 0
+        if self.preservation_weight > 0:
+            available = len(datamodule.dataset("retain"))
+            if available == 0:
+                raise ValueError(
+                    "Expected a non-empty `retain` split (the preservation term reads a sample of it), but it holds no"
+                    " sample."
+                )
+            size = min(available, self.preservation_size or self._forget_total)
+            if size < world:
+                raise ValueError(
+                    f"Expected at least one preserved sample per process ({world}), but `preservation_size` gives"
+                    f" {size}."
+                )
+            preserved = self._sample("retain", size)
+            self._preserved_total = size
+            self._preserved = IndexedBatch(*(t[rank::world] for t in preserved))
+        self._validation = self._validation_heldout = None
+        if self.stopping == "validation":
+            self._validation = self.whole_split("validation")
+            self._validation_heldout = self.whole_split("validation_heldout")
+            for name, split in (("validation", self._validation), ("validation_heldout", self._validation_heldout)):
+                if split.inputs.shape[0] == 0:
+                    raise ValueError(
+                        f"Expected a non-empty `{name}` split (the stopping rule reads the validation pair), but it"
+                        " holds no sample."
+                    )
         settings = datamodule.splits.settings
         flip_source = settings.get("flip_source") if datamodule.splits.kind == "poison" else None
         self._flip_source = flip_source if isinstance(flip_source, int) else None
@@ -610,32 +932,44 @@ class ForsakenModule(UnlearningMethod):
 
     # ------------------------------------------------------------------ the loss
     def _logits(self, parameters: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-        buffers = dict(self.target.named_buffers())
-        return functional_call(self.target, (dict(parameters), buffers), (inputs,))
+        return functional_call(self.target, (parameters, self._buffers_of_target), (inputs,))
 
     def divergence(self, logits: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
-        """The data term of the objective: ``KL(P ‖ Υ)`` summed over this process's forget samples (a hook).
+        """A data term of the objective: ``KL(P ‖ Υ)`` summed over this process's samples (a hook).
+
+        Called for the forget samples against ``P`` and, with a preservation term, for the
+        preserved retained samples against the target's own posteriors on them.
 
         Args:
-            logits: ``f_θt`` of the shard's forget samples, ``(n, K)``.
-            posterior: their ``P``, ``(n, K)``.
+            logits: ``f_θt`` of the shard's samples, ``(n, K)``.
+            posterior: their target posteriors, ``(n, K)``.
 
         Returns:
-            A scalar; the objective divides it by the whole forget set's size, so the loss is the
-            mean over every forget sample (Eqs. 4–5).
+            A scalar; the objective divides it by the whole set's size, so the loss is the mean
+            over every sample (Eqs. 4–5).
         """
         return F.kl_div(logits.log_softmax(dim=1), posterior, reduction="sum")
 
     def _kl(self, logits: torch.Tensor) -> torch.Tensor:
         # This process's share of the mean KL, scaled so that DDP's gradient average gives the
         # gradient of the mean over the whole forget set (× 1 on one process).
-        return self.divergence(logits, self._forget_posterior) * self.trainer.world_size / self._forget_total
+        return self.divergence(logits, self._forget_posterior) * (self._world / self._forget_total)
+
+    def _preservation(self, parameters: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """``γ·KL(f_θ0 ‖ f_θt)`` over the preserved retained sample (this process's share), or ``None``."""
+        if self._preserved is None:
+            return None
+        logits = self._logits(parameters, self._preserved.inputs)
+        share = self.divergence(logits, self._preserved_posterior) * (self._world / self._preserved_total)
+        return self.preservation_weight * share
 
     def penalty(self, mask_gradient: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The sparsity term: ``λ·Σ ω·|μ_t|`` (Eq. 5), or ``λ·‖μ_t‖₁`` without ω (Eq. 4) (a hook).
+        """The sparsity term: ``λ·Σ ω·|μ|`` (Eq. 5), or ``λ·‖μ‖₁`` without ω (Eq. 4) (a hook).
 
         Args:
-            mask_gradient: ``μ_t`` by parameter name.
+            mask_gradient: the penalised mask gradient by parameter name: this iteration's ``μ_t``
+                (``penalised="step"``) or the accumulated ``μ = Σ ξ·μ_τ`` including this
+                iteration's (``penalised="accumulated"``).
         """
         if self._omega:
             l1 = sum((self._omega[name] * mask_gradient[name].abs()).sum() for name in self.parameter_names)
@@ -643,17 +977,26 @@ class ForsakenModule(UnlearningMethod):
             l1 = sum(mask_gradient[name].abs().sum() for name in self.parameter_names)
         return self.penalty_weight * torch.as_tensor(l1)
 
+    def _data_terms(self, parameters: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """The forget set's logits, ``KL(P ‖ Υ)`` and the preservation term (or ``None``) at ``parameters``."""
+        assert self._forget is not None  # set by setup; not user input
+        logits = self._logits(parameters, self._forget.inputs)  # Υ = softmax(f_θt(D_u))
+        return logits, self._kl(logits), self._preservation(parameters)
+
     def on_fit_start(self) -> None:
         """Build ``P``, ``ω`` (Eq. 6) and the first direction (at ``θ0``); reset ``θ`` to ``θ0``."""
         if self._forget is None or self._reference is None or self._probe is None:
             raise RuntimeError("Expected `setup('fit')` to have read the datamodule's splits before fitting.")
         self._started = time.perf_counter()
         device = self.device
+        self._world = self.trainer.world_size
+        self._buffers_of_target = dict(self.target.named_buffers())
         self._forget = IndexedBatch(*(t.to(device) for t in self._forget))
         for m in self._accumulated().values():
             m.zero_()
         self.generator.reset_parameters()  # every fit is a fresh run of Algorithm 1 from θ0
         self._iteration = 0
+        self.stopped_at = None
         self.history = []
         assert self._reference is not None
         self._forget_posterior = self.posterior_targets(self._forget, self._reference).to(device)
@@ -663,9 +1006,19 @@ class ForsakenModule(UnlearningMethod):
             )
         else:
             self._omega = {}
+        with torch.no_grad():
+            if self._preserved is not None:
+                self._preserved = IndexedBatch(*(t.to(device) for t in self._preserved))
+                self._preserved_posterior = self.target(self._preserved.inputs).softmax(dim=1)
+            if self._validation is not None and self._validation_heldout is not None:
+                self._validation = IndexedBatch(*(t.to(device) for t in self._validation))
+                self._validation_heldout = IndexedBatch(*(t.to(device) for t in self._validation_heldout))
+                predicted = self.target(self._validation.inputs).argmax(dim=1)
+                self._original_validation_accuracy = float((predicted == self._validation.targets).float().mean())
         theta0 = {name: p.detach().clone().requires_grad_(True) for name, p in self.target.named_parameters()}
-        kl = self._kl(self._logits(theta0, self._forget.inputs))
-        gradients = torch.autograd.grad(kl, list(theta0.values()), allow_unused=True)
+        _, kl, preservation = self._data_terms(theta0)
+        data = kl if preservation is None else kl + preservation
+        gradients = torch.autograd.grad(data, list(theta0.values()), allow_unused=True)
         self._moments = {}
         self._direction = self._normalise(
             {
@@ -673,6 +1026,8 @@ class ForsakenModule(UnlearningMethod):
                 for (name, p), g in zip(theta0.items(), gradients)
             }
         )
+        self._theta = {name: p.detach().clone() for name, p in self.target.named_parameters()}  # θ_{t-1}
+        self.setup_seconds = time.perf_counter() - self._started
 
     @torch.no_grad()
     def posterior_targets(self, forget: IndexedBatch, reference: IndexedBatch) -> torch.Tensor:
@@ -681,6 +1036,9 @@ class ForsakenModule(UnlearningMethod):
         Called once per fit, after :meth:`setup`, with this process's forget shard (on the
         module's device) and the whole ``reference`` split (non-members of the target).
         """
+        if self.posterior == "shadow":
+            assert self.shadow is not None  # checked in __init__
+            return self.shadow(forget.inputs).softmax(dim=1)
         device = self.device
         reference_inputs = reference.inputs.to(device)
         if reference_inputs.shape[0]:
@@ -697,41 +1055,53 @@ class ForsakenModule(UnlearningMethod):
         return table[keys]
 
     def _normalise(self, gradient: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The generator's input direction: the KL's gradient, scaled by running moments (Adam-style).
+        """The generator's input direction: the data terms' gradient, scaled by running moments (Adam-style).
 
-        Per parameter, ``m̂ / (√v̂ + ε)`` over the KL gradients seen so far (β1 = 0.9, β2 = 0.999),
+        Per parameter, ``m̂ / (√v̂ + ε)`` over the gradients seen so far (β1 = 0.9, β2 = 0.999),
         so every layer gets steps of the same scale whatever the scale of its gradient.
         """
         beta1, beta2, eps = 0.9, 0.999, 1e-8
         step = self._iteration + 1  # the gradient at θ_t is the (t+1)-th one (θ0's is the first)
+        first_correction, second_correction = 1 - beta1**step, 1 - beta2**step
         direction = {}
         for name, g in gradient.items():
-            m, v = self._moments.get(name, (torch.zeros_like(g), torch.zeros_like(g)))
-            m = m.mul(beta1).add_(g, alpha=1 - beta1)
-            v = v.mul(beta2).addcmul_(g, g, value=1 - beta2)
-            self._moments[name] = (m, v)
-            direction[name] = (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
+            if name not in self._moments:
+                self._moments[name] = (torch.zeros_like(g), torch.zeros_like(g))
+            m, v = self._moments[name]
+            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denominator = (v / second_correction).sqrt_().add_(eps)
+            direction[name] = (m / first_correction).div_(denominator)
         return direction
 
-    def _objective(
-        self, theta_previous: Mapping[str, torch.Tensor]
-    ) -> tuple[
-        torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor
-    ]:
-        """Eq. 5 (Eq. 4 without ω) at the generator's current weights.
+    def _objective(self, theta_previous: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Eq. 5 (Eq. 4 without ω), with our preservation term when set, at the generator's current weights.
 
-        Returns the loss, its KL and penalty terms, ``μ_t``, ``θ_t`` (non-leaf tensors that retain
-        their gradient) and the forget set's logits under ``θ_t``.
+        Returns the loss and its terms, ``μ_t``, ``θ_t`` (non-leaf tensors that retain their
+        gradient) and the forget set's logits under ``θ_t``.
         """
-        assert self._forget is not None  # set by setup; not user input
-        mask_gradient = self.generator(self._direction)  # μ_t = G(θ_{t-1}, Υ) (Algorithm 1)
+        scale = gain_schedule(self._iteration + 1, self.iterations, self.schedule, self.warmup)
+        mask_gradient = self.generator(self._direction, scale)  # μ_t = G(θ_{t-1}, Υ) (Algorithm 1)
         theta = {name: theta_previous[name] - self.xi * mask_gradient[name] for name in self.parameter_names}
         for tensor in theta.values():
-            tensor.retain_grad()  # ∂KL/∂θ_t: the generator's direction at the next iteration
-        logits = self._logits(theta, self._forget.inputs)  # Υ = softmax(f_θt(D_u))
-        kl = self._kl(logits)
-        penalty = self.penalty(mask_gradient)
-        return kl + penalty, kl, penalty, mask_gradient, theta, logits
+            tensor.retain_grad()  # ∂(data terms)/∂θ_t: the generator's direction at the next iteration
+        logits, kl, preservation = self._data_terms(theta)
+        if self.penalised == "accumulated":
+            accumulated = self._accumulated()
+            penalised = {name: accumulated[name] + self.xi * mask_gradient[name] for name in self.parameter_names}
+        else:
+            penalised = mask_gradient
+        penalty = self.penalty(penalised)
+        loss = kl + penalty if preservation is None else kl + preservation + penalty
+        return dict(
+            loss=loss,
+            kl=kl,
+            penalty=penalty,
+            preservation=preservation,
+            mask_gradient=mask_gradient,
+            theta=theta,
+            logits=logits,
+        )
 
     def training_step(self, batch: IndexedBatch, batch_idx: int) -> torch.Tensor:
         """One iteration ``t`` of Algorithm 1 over the whole forget set; ``batch`` only paces the loop."""
@@ -739,57 +1109,77 @@ class ForsakenModule(UnlearningMethod):
         optimizer = self.optimizers()
         if isinstance(optimizer, list):
             raise RuntimeError(f"Expected one optimiser for the generator, but got {len(optimizer)}.")
-        accumulated = self._accumulated()
-        with torch.no_grad():
-            theta_previous = {
-                name: p - accumulated[name] for name, p in self.target.named_parameters()
-            }  # θ_{t-1} = θ0 − M_{t-1}
+        theta_previous = self._theta  # θ_{t-1}
         first: dict[str, Any] = {}
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            loss, kl, penalty, mask_gradient, theta, logits = self._objective(theta_previous)
-            self.manual_backward(loss)
+            terms = self._objective(theta_previous)
+            self.manual_backward(terms["loss"])
+            loss = self._averaged(terms["loss"].detach())
             if not first:  # the evaluation at the generator's weights before this step is committed
-                first.update(
-                    loss=self._averaged(loss.detach()),
-                    kl=self._averaged(kl.detach()),
-                    penalty=penalty.detach(),
-                    mask_gradient={name: m.detach() for name, m in mask_gradient.items()},
-                    direction={
-                        name: self._averaged(t.grad.detach() if t.grad is not None else torch.zeros_like(t))
-                        for name, t in theta.items()
-                    },
-                    logits=logits.detach(),
-                )
-            return self._averaged(loss.detach())  # what L-BFGS reads: the same on every process
+                first.update(terms, loss=loss)
+            return loss  # what L-BFGS reads: the same on every process
 
         optimizer.step(closure=closure)  # update G by ∇_φ L (Adam, SGD, or L-BFGS with its line search)
+        mask_gradient, theta = first["mask_gradient"], first["theta"]
+        accumulated = self._accumulated()
         with torch.no_grad():
             for name in self.parameter_names:  # θ_t = θ_{t-1} − ξ·μ_t, kept as M_t = M_{t-1} + ξ·μ_t
-                accumulated[name].add_(first["mask_gradient"][name], alpha=self.xi)
+                accumulated[name].add_(mask_gradient[name], alpha=self.xi)
+            self._theta = {name: t.detach() for name, t in theta.items()}
         self._iteration += 1
-        self._direction = self._normalise(first["direction"])
-        correct = (first["logits"].argmax(dim=1) == self._forget.targets).sum().float()
-        forget_accuracy = self._summed(correct) / self._forget_total
-        values = {
-            "forsaken/kl": first["kl"],
-            "forsaken/penalty": first["penalty"],
-            "forsaken/loss": first["loss"],
-            "forsaken/forget_acc": forget_accuracy,
-        }
-        if self.trainer.loggers or self.trainer.progress_bar_callback is not None:
-            # Lightning's logging costs about as much as an iteration of a small model, so it is
-            # skipped when nothing would show it; `history` keeps every iteration regardless.
-            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget_total)
-        self.history.append({key.removeprefix("forsaken/"): float(v) for key, v in values.items()})
-        if self._iteration >= self.iterations:
+        self._direction = self._normalise(
+            {name: self._averaged(t.grad if t.grad is not None else torch.zeros_like(t)) for name, t in theta.items()}
+        )
+        self._record(first)
+        if self._iteration >= self.iterations or self.stopped_at is not None:
             self.trainer.should_stop = True
         return first["loss"]
 
+    def _record(self, first: Mapping[str, Any]) -> None:
+        """Keep (and, when something would show it, log) the iteration's figures; run the stopping rule."""
+        assert self._forget is not None
+        logits = first["logits"].detach()
+        correct = (logits.argmax(dim=1) == self._forget.targets).sum()
+        record = {
+            "kl": self._averaged(first["kl"].detach()),
+            "penalty": first["penalty"].detach(),
+            "loss": first["loss"],
+            "forget_acc": self._summed(correct) / self._forget_total,
+        }
+        if first["preservation"] is not None:
+            record["preservation"] = self._averaged(first["preservation"].detach())
+        if self.stopping == "validation" and self._iteration % self.check_every == 0:
+            record.update(self._stopping_check(logits))
+        if self.trainer.loggers or self.trainer.progress_bar_callback is not None:
+            # Lightning's logging costs about as much as an iteration of a small model, so it is
+            # skipped when nothing would show it; `history` keeps every iteration regardless.
+            values = {f"forsaken/{key}": value for key, value in record.items()}
+            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget_total)
+        self.history.append({key: float(value) for key, value in record.items()})
+
+    @torch.no_grad()
+    def _stopping_check(self, forget_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The stopping rule at ``θ_t``: loss AUC of forget vs ``validation_heldout``, accuracy on ``validation``."""
+        assert self._forget is not None and self._validation is not None and self._validation_heldout is not None
+        unseen = self._validation_heldout
+        unseen_losses = F.cross_entropy(self._logits(self._theta, unseen.inputs), unseen.targets, reduction="none")
+        forget_losses = F.cross_entropy(forget_logits, self._forget.targets, reduction="none")
+        pairs = self._summed(loss_auc(forget_losses, unseen_losses))
+        auc = pairs / (self._forget_total * unseen_losses.numel())
+        predicted = self._logits(self._theta, self._validation.inputs).argmax(dim=1)
+        accuracy = (predicted == self._validation.targets).float().mean()
+        accepted = float(auc) <= 0.5 + self.stopping_margin and (
+            float(accuracy) >= self._original_validation_accuracy - self.accuracy_tolerance - 1e-9
+        )
+        if accepted:
+            self.stopped_at = self._iteration
+        return {"stop_auc": auc, "validation_acc": accuracy}
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
-        # Skip the loop's batches once T iterations are done (the Trainer then stops).
-        return -1 if self._iteration >= self.iterations else None
+        # Skip the loop's batches once T iterations are done or the stopping rule accepted (the Trainer then stops).
+        return -1 if self._iteration >= self.iterations or self.stopped_at is not None else None
 
     def on_fit_end(self) -> None:
         self.unlearning_seconds = time.perf_counter() - self._started
