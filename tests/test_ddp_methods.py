@@ -40,6 +40,7 @@ from lightning_unlearn.modules import (
     SMUBaseline,
 )
 from lightning_unlearn.modules.base import UnlearningMethod, fit_method
+from lightning_unlearn.modules.forsaken import forsaken_configuration
 from lightning_unlearn.trainers import DeviceSettings
 
 pytestmark = [pytest.mark.ddp, pytest.mark.slow]
@@ -71,12 +72,19 @@ def scenario() -> tuple[DigitsDataModule, nn.Module, ForgetGradientRecorder, Tra
     recorder = ForgetGradientRecorder(datamodule.splits["forget"].indices)
     recipe = TrainingRecipe(max_epochs=10, accelerator="cpu")
     target = train_classifier(recipe, datamodule, callbacks=[recorder], enable_progress_bar=False).module
-    return datamodule, target.backbone, recorder, recipe
+    shadow = train_classifier(recipe, datamodule, "shadow_train", enable_progress_bar=False).module
+    return datamodule, target.backbone, recorder, recipe, shadow.backbone
 
 
-def _methods(target: nn.Module, recorder: ForgetGradientRecorder, recipe: TrainingRecipe) -> dict[str, Any]:
+def _methods(
+    target: nn.Module, recorder: ForgetGradientRecorder, recipe: TrainingRecipe, shadow: nn.Module
+) -> dict[str, Any]:
     return {
         "forsaken": lambda: ForsakenModule(target, iterations=10, posterior="nearest"),
+        # shadow P, preservation sample sharded like the forget set, warm-up, stopping rule on the validation pair
+        "forsaken_recommended": lambda: ForsakenModule(
+            target, **forsaken_configuration("recommended", iterations=12, shadow_model=shadow)
+        ),
         "fnn": lambda: FNNModule(target, turns=1, learn_epochs=1, unlearn_epochs=2),
         "smu": lambda: SMUBaseline(target, recorder),
         "finetune": lambda: FinetuneBaseline(target, max_epochs=2),
@@ -96,17 +104,17 @@ def _accuracy(model: nn.Module, datamodule: DigitsDataModule, split: str) -> flo
 
 #: method → how its two-process model must compare with its one-process model.
 EXACT, SUMMATION_ORDER = "bit-identical", "to summation order"
-EXPECTED = {"smu": EXACT, "forsaken": SUMMATION_ORDER}
+EXPECTED = {"smu": EXACT, "forsaken": SUMMATION_ORDER, "forsaken_recommended": SUMMATION_ORDER}
 
 
 @pytest.mark.parametrize(
     "name",
-    ["forsaken", "fnn", "smu", "finetune", "neggrad", "neggrad_plus", "random_labels", "salun", "scrub", "l1_sparse",
-     "retrain"],
+    ["forsaken", "forsaken_recommended", "fnn", "smu", "finetune", "neggrad", "neggrad_plus", "random_labels",
+     "salun", "scrub", "l1_sparse", "retrain"],
 )  # fmt: skip
 def test_two_processes_give_the_one_process_model(name: str, scenario: tuple, tmp_path: Path) -> None:
-    datamodule, target, recorder, recipe = scenario
-    build = _methods(target, recorder, recipe)[name]
+    datamodule, target, recorder, recipe, shadow = scenario
+    build = _methods(target, recorder, recipe, shadow)[name]
     single = fit_method(build(), datamodule, ONE, seed=0, limit_val_batches=0).model
     method = build()
     out = tmp_path / "ranks.json"

@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_network
@@ -752,6 +752,10 @@ class ForsakenModule(UnlearningMethod):
         self.stopped_at: int | None = None
         self._iteration = 0
         self._started = 0.0
+        self._world = 1
+        self._log_each_step = False
+        self._buffers_of_target: dict[str, torch.Tensor] = {}
+        self._theta: dict[str, torch.Tensor] = {}  # θ_{t-1} while fitting
         self._forget: IndexedBatch | None = None  # this process's shard of the forget set
         self._forget_total = 0  # samples in the whole forget set, over every process
         self._reference: IndexedBatch | None = None
@@ -910,10 +914,13 @@ class ForsakenModule(UnlearningMethod):
         self._flip_source = flip_source if isinstance(flip_source, int) else None
         self._forget, self._reference, self._probe = forget, reference, probe
 
-    def train_dataloader(self) -> DataLoader:
-        """Paces the loop: ``iterations`` batches per process, of indices alone (each step reads the whole shard)."""
-        steps = self.iterations * max(1, self.trainer.world_size)
-        return DataLoader(TensorDataset(torch.arange(steps)), batch_size=1)
+    def train_dataloader(self) -> range:
+        """Paces the loop: ``iterations`` steps on every process (each step reads the whole shard).
+
+        A ``range``, not a DataLoader: nothing is loaded, so there is nothing to collate, and no
+        distributed sampler splits it (each process runs every iteration on its own shard).
+        """
+        return range(self.iterations)
 
     def fit_settings(self) -> dict[str, Any]:
         return {"max_steps": self.iterations}
@@ -923,12 +930,12 @@ class ForsakenModule(UnlearningMethod):
 
     def _summed(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor`` summed over the processes (itself on one)."""
-        if self.trainer.world_size == 1:
+        if self._world == 1:
             return tensor
         return self.trainer.strategy.reduce(tensor.detach().clone(), reduce_op="sum")
 
     def _averaged(self, tensor: torch.Tensor) -> torch.Tensor:
-        return self._summed(tensor) / self.trainer.world_size if self.trainer.world_size > 1 else tensor
+        return tensor if self._world == 1 else self._summed(tensor) / self._world
 
     # ------------------------------------------------------------------ the loss
     def _logits(self, parameters: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
@@ -990,6 +997,9 @@ class ForsakenModule(UnlearningMethod):
         self._started = time.perf_counter()
         device = self.device
         self._world = self.trainer.world_size
+        # Lightning's logging costs about as much as an iteration of a small model, so it is skipped
+        # when nothing would show it; `history` keeps every iteration regardless.
+        self._log_each_step = bool(self.trainer.loggers or self.trainer.progress_bar_callback is not None)
         self._buffers_of_target = dict(self.target.named_buffers())
         self._forget = IndexedBatch(*(t.to(device) for t in self._forget))
         for m in self._accumulated().values():
@@ -1152,12 +1162,10 @@ class ForsakenModule(UnlearningMethod):
             record["preservation"] = self._averaged(first["preservation"].detach())
         if self.stopping == "validation" and self._iteration % self.check_every == 0:
             record.update(self._stopping_check(logits))
-        if self.trainer.loggers or self.trainer.progress_bar_callback is not None:
-            # Lightning's logging costs about as much as an iteration of a small model, so it is
-            # skipped when nothing would show it; `history` keeps every iteration regardless.
+        if self._log_each_step:
             values = {f"forsaken/{key}": value for key, value in record.items()}
             self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget_total)
-        self.history.append({key: float(value) for key, value in record.items()})
+        self.history.append(record)  # tensors until the fit ends: no device synchronisation per iteration
 
     @torch.no_grad()
     def _stopping_check(self, forget_logits: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -1182,6 +1190,7 @@ class ForsakenModule(UnlearningMethod):
         return -1 if self._iteration >= self.iterations or self.stopped_at is not None else None
 
     def on_fit_end(self) -> None:
+        self.history = [{key: float(value) for key, value in record.items()} for record in self.history]
         self.unlearning_seconds = time.perf_counter() - self._started
 
     # ------------------------------------------------------------------ results
