@@ -204,7 +204,7 @@ def _experiment_epilog(methods: Any, defaults: Any) -> str:
     for name in methods:
         spec = method_settings(name)
         summary = f"{spec.summary()} [{spec.receiver_name}]" if spec is not None else ""
-        lines.append(f"  {name + (' *' if name in defaults else ''):<15}{summary}")
+        lines.append(f"  {name + (' *' if name in defaults else ''):<24}{summary}")
     lines += [
         "",
         f"data sources (the default data is {DEFAULT_DATA}, bundled, no download; for another dataset:",

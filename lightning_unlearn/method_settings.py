@@ -34,6 +34,7 @@ __all__ = [
     "method_settings",
     "resolve_receiver",
     "resolved_settings",
+    "split_method_name",
 ]
 
 
@@ -54,6 +55,13 @@ class MethodSettings:
         pipeline_defaults: defaults the pipeline sets where they differ from ``receiver``'s (for a
             ``nested`` setting, a mapping of its own; a default computed during the run is
             described in words).
+        configure: for a method run in named configurations (``forsaken[paper]``,
+            ``forsaken[recommended]``), ``"module:function"`` taking the configuration's name and the
+            given settings and returning the settings of that configuration with them on top (it
+            raises ``ValueError`` for settings the configuration refuses); ``""`` for none.
+        configurations: ``"module:MAPPING"`` of the configurations' names (with ``configure``).
+        default_configuration: the configuration a bare method name runs (its row is then named
+            ``name[default_configuration]``).
     """
 
     receiver: str
@@ -61,6 +69,25 @@ class MethodSettings:
     extra: Mapping[str, str] = field(default_factory=dict)
     nested: Mapping[str, str] = field(default_factory=dict)
     pipeline_defaults: Mapping[str, Any] = field(default_factory=dict)
+    configure: str = ""
+    configurations: str = ""
+    default_configuration: str = ""
+
+    def known_configurations(self) -> list[str]:
+        """The names of this method's configurations (none for a method without ``configure``)."""
+        return list(_resolve(self.configurations)) if self.configurations else []
+
+    def configured(self, configuration: str | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` on top of the named configuration (unknown names and methods without configurations:
+        ``settings`` alone, on the receiver's defaults).
+
+        Raises:
+            ValueError: settings the configuration refuses (e.g. a departure from the paper's algorithm
+                under ``forsaken[paper]``).
+        """
+        if not self.configure or configuration not in self.known_configurations():
+            return dict(settings)
+        return dict(_resolve(self.configure)(configuration, **settings))
 
     @property
     def receiver_name(self) -> str:
@@ -95,7 +122,13 @@ _BASELINE_SUPPLIED = frozenset({"target"})
 
 #: Method name → where its settings go, as the adapters of :data:`lightning_unlearn.pipeline.METHODS` pass them.
 METHOD_SETTINGS: dict[str, MethodSettings] = {
-    "forsaken": MethodSettings(f"{_FORSAKEN}:ForsakenModule", frozenset({"target"})),
+    "forsaken": MethodSettings(
+        f"{_FORSAKEN}:ForsakenModule",
+        frozenset({"target"}),
+        configure=f"{_FORSAKEN}:forsaken_configuration",
+        configurations=f"{_FORSAKEN}:FORSAKEN_CONFIGURATIONS",
+        default_configuration="paper",
+    ),
     "fnn": MethodSettings(
         f"{_FNN}:FNNModule",
         frozenset({"target", "seed"}),
@@ -115,27 +148,41 @@ METHOD_SETTINGS: dict[str, MethodSettings] = {
     "finetune": MethodSettings(f"{_BASELINES}:FinetuneBaseline", _BASELINE_SUPPLIED),
     "neggrad": MethodSettings(f"{_BASELINES}:NegGradBaseline", _BASELINE_SUPPLIED),
     "neggrad_plus": MethodSettings(f"{_BASELINES}:NegGradPlusBaseline", _BASELINE_SUPPLIED),
-    "random_labels": MethodSettings(
-        "lightning_unlearn.modules.random_labels:RandomLabelsBaseline", _BASELINE_SUPPLIED
-    ),
+    "random_labels": MethodSettings("lightning_unlearn.modules.random_labels:RandomLabelsBaseline", _BASELINE_SUPPLIED),
     "salun": MethodSettings("lightning_unlearn.modules.salun:SalUnBaseline", _BASELINE_SUPPLIED),
     "scrub": MethodSettings("lightning_unlearn.modules.scrub:SCRUBBaseline", _BASELINE_SUPPLIED),
-    "l1_sparse": MethodSettings(
-        "lightning_unlearn.modules.l1_sparse:L1SparseBaseline", _BASELINE_SUPPLIED
-    ),
+    "l1_sparse": MethodSettings("lightning_unlearn.modules.l1_sparse:L1SparseBaseline", _BASELINE_SUPPLIED),
 }
+
+
+def split_method_name(name: str) -> tuple[str, str | None]:
+    """A method's name and the configuration it names in brackets, if any.
+
+    Example:
+        >>> split_method_name("forsaken[recommended]"), split_method_name("fnn")
+        (('forsaken', 'recommended'), ('fnn', None))
+    """
+    if name.endswith("]") and "[" in name:
+        base, _, label = name[:-1].partition("[")
+        return base, label
+    return name, None
 
 
 def method_settings(name: str, settings: Mapping[str, Any] | None = None) -> MethodSettings | None:
     """The :class:`MethodSettings` of method ``name``, or ``None`` for a method this module does not know.
 
+    A name with a configuration in brackets (``forsaken[recommended]``) has its method's settings.
     With ``settings`` holding a ``class_path`` (a user's method), the settings of that class: its
     ``__init__`` arguments less those the pipeline fills in, as for the built-in method it derives
     from (a ``ForsakenModule`` subclass like ``forsaken``, an ``FNNModule`` subclass like ``fnn``).
     """
     if settings is not None and "class_path" in settings:
         return _class_path_settings(str(settings["class_path"]))
-    return METHOD_SETTINGS.get(name)
+    base, label = split_method_name(name)
+    spec = METHOD_SETTINGS.get(base)
+    if label is not None and (spec is None or not spec.configure):
+        return None
+    return spec
 
 
 def resolve_receiver(path: str) -> Any:
@@ -184,11 +231,15 @@ def check_methods(
         available: the method names the pipeline can run.
 
     Returns:
-        ``methods`` as plain dictionaries, in the same order.
+        ``methods`` as plain dictionaries, in the same order; a method run in named configurations is
+        keyed by its configuration (a bare ``forsaken`` becomes ``forsaken[paper]``), so that the
+        report's row names it.
 
     Raises:
         ValueError: an unknown method name, ``class_path`` under a short method name, an unknown
-            setting (naming the valid ones and the closest), or a value outside a setting's choices.
+            setting (naming the valid ones and the closest), a value outside a setting's choices, a
+            setting a named configuration refuses (``forsaken[paper]`` keeps the paper's algorithm),
+            or one method named twice.
         TypeError: ``methods`` or a method's settings is not a mapping, or a value of the wrong type.
 
     Example:
@@ -202,7 +253,9 @@ def check_methods(
     unknown = [
         name
         for name, settings in methods.items()
-        if name not in available and not (isinstance(settings, Mapping) and "class_path" in settings)
+        if name not in available
+        and _configured_name(str(name), available) is None
+        and not (isinstance(settings, Mapping) and "class_path" in settings)
     ]
     if unknown:
         hints = "".join(" " + _method_name_hint(str(name), available) for name in unknown)
@@ -219,14 +272,41 @@ def check_methods(
                 f"Expected the settings of `{name}` to be a mapping of keyword arguments (or null), but got"
                 f" {type(settings).__name__} {settings!r}."
             )
-        checked[name] = dict(settings)
         if "class_path" in settings:
+            checked[name] = dict(settings)
             _check_class_path(name, checked[name])
             continue
-        spec = method_settings(name)
+        row = _configured_name(str(name), available) or name
+        if row in checked:
+            raise ValueError(f"Expected each method once, but `{name}` names `{row}` again.")
+        checked[row] = dict(settings)
+        spec = method_settings(row)
         if spec is not None:
-            _check_settings(name, spec, checked[name])
+            _check_settings(str(name), spec, checked[row])
+            _check_configuration(str(name), row, spec, checked[row])
     return checked
+
+
+def _configured_name(name: str, available: Collection[str]) -> str | None:
+    """``base[configuration]`` of a method run in named configurations (a bare name: its default), else ``None``."""
+    base, label = split_method_name(name)
+    spec = METHOD_SETTINGS.get(base)
+    if spec is None or not spec.configure or not any(split_method_name(a)[0] == base for a in available):
+        return None
+    if label == "":
+        return None
+    return f"{base}[{label if label is not None else spec.default_configuration}]"
+
+
+def _check_configuration(name: str, row: str, spec: MethodSettings, settings: Mapping[str, Any]) -> None:
+    """A named configuration's own check of the settings given beside it (``forsaken[paper]`` keeps the paper's)."""
+    _, label = split_method_name(row)
+    if label is None:
+        return
+    try:
+        spec.configured(label, settings)
+    except ValueError as error:
+        raise ValueError(f"`{name}` runs `{row}`: {error}") from None
 
 
 def _check_class_path(name: str, settings: dict[str, Any]) -> None:
@@ -264,7 +344,7 @@ def resolved_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         return dict(settings)
     if "class_path" in settings:
         return {"class_path": settings["class_path"], "init_args": resolved_settings_of(spec, settings["init_args"])}
-    return resolved_settings_of(spec, settings)
+    return resolved_settings_of(spec, spec.configured(split_method_name(name)[1], settings))
 
 
 def resolved_settings_of(spec: MethodSettings, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -379,10 +459,11 @@ def _is_union(hint: Any) -> bool:
 # ---------------------------------------------------------------------------- hints
 def _method_name_hint(name: str, available: Collection[str]) -> str:
     short = name.rpartition(".")[2]
+    names = sorted({*available, *(split_method_name(method)[0] for method in available)})
     for method, spec in METHOD_SETTINGS.items():
-        if method in available and short == spec.receiver_name:
+        if method in names and short == spec.receiver_name:
             return f"A method is named by its short name: `{name}` is `{method}`."
-    close = difflib.get_close_matches(name, sorted(available), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     return f"Did you mean `{close[0]}`?" if close else ""
 
 
@@ -406,7 +487,7 @@ def _owners(receiver: Any) -> list[Any]:
         if "__init__" not in vars(owner) or owner is object:
             continue
         owners.append(owner)
-        kinds = [p.kind for p in inspect.signature(owner.__init__).parameters.values()]
+        kinds = [p.kind for p in inspect.signature(vars(owner)["__init__"]).parameters.values()]
         if inspect.Parameter.VAR_KEYWORD not in kinds:
             break
     return owners

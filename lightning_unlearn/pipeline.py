@@ -37,6 +37,7 @@ from lightning_unlearn.cache import ArtifactCache
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.digits import DigitsDataModule
 from lightning_unlearn.inference import predict
+from lightning_unlearn.method_settings import split_method_name
 from lightning_unlearn.metrics.oracle import ShadowModelOracle
 from lightning_unlearn.metrics.report import UnlearningReport
 from lightning_unlearn.modules.base import fit_method
@@ -71,8 +72,8 @@ class MethodOutcome:
 @dataclass
 class ExperimentContext:
     """Everything a method adapter may use: the splits, the recipe, the trained target (with the
-    forget gradients SMU recorded while it trained), the retrained model, the fitted oracle, a
-    scratch folder, and the run's settings."""
+    forget gradients SMU recorded while it trained), the retrained model, the fitted oracle (and its
+    shadow model), a scratch folder, and the run's settings. No method may use the retrained model."""
 
     datamodule: UnlearningDataModule
     recipe: TrainingRecipe
@@ -83,17 +84,63 @@ class ExperimentContext:
     work_dir: Path
     progress_bar: bool
     seed: int
+    _shadow: tuple[nn.Module, float] | None = field(default=None, repr=False)
 
     @property
     def device_settings(self) -> DeviceSettings:
         """Where every method runs: the recipe's accelerator, devices, strategy and precision."""
         return self.recipe.device_settings()
 
+    def shadow_model(self) -> tuple[nn.Module, float]:
+        """The membership oracle's shadow model and the seconds its training took.
 
-def _forsaken(context: ExperimentContext, receiver: type | None = None, **settings: Any) -> MethodOutcome:
+        The target's recipe trained on ``shadow_train``, the half of the data the target never
+        saw, so it never saw the forget set. The oracle's own when it kept it; otherwise (an oracle
+        cached by an older run, or none) the same model trained again here with the oracle's
+        recipe, once per run.
+        """
+        if self._shadow is None:
+            oracle_shadow = getattr(self.oracle, "shadow_model", None)
+            if isinstance(oracle_shadow, nn.Module):
+                self._shadow = (oracle_shadow, float(self.oracle.shadow_seconds))
+            else:
+                trained = train_classifier(
+                    self.recipe, self.datamodule, "shadow_train", enable_progress_bar=self.progress_bar
+                )
+                self._shadow = (trained.module.backbone.eval(), trained.seconds)
+        return self._shadow
+
+
+def _forsaken_settings(
+    context: ExperimentContext, configuration: str | None, settings: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The module's settings (the named configuration's, ``settings`` on top, the shadow model filled in),
+    and what the report says about the shadow model."""
+    from lightning_unlearn.modules.forsaken import FORSAKEN_CONFIGURATIONS, forsaken_configuration
+
+    if configuration is not None and configuration in FORSAKEN_CONFIGURATIONS:
+        resolved = forsaken_configuration(configuration, **settings)
+    else:  # a label of the user's own: the settings given, on the module's defaults
+        resolved = dict(settings)
+    shadow: dict[str, Any] = {}
+    if resolved.get("posterior") == "shadow" and resolved.get("shadow_model") is None:
+        model, seconds = context.shadow_model()
+        resolved["shadow_model"] = model
+        shadow = {
+            "shadow_model": "the membership oracle's shadow model (the target's recipe on shadow_train), trained once"
+            f" in {seconds:.2f} s before any deletion request and not counted in this method's time (docs/methods.md)",
+            "shadow_model_seconds": seconds,
+        }
+    return resolved, shadow
+
+
+def _forsaken(
+    context: ExperimentContext, receiver: type | None = None, configuration: str | None = None, **settings: Any
+) -> MethodOutcome:
     from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
 
-    module = (receiver or ForsakenModule)(context.target, **settings)
+    resolved, shadow = _forsaken_settings(context, configuration, settings)
+    module = (receiver or ForsakenModule)(context.target, **resolved)
     seconds = fit_forsaken(
         module,
         context.datamodule,
@@ -102,10 +149,15 @@ def _forsaken(context: ExperimentContext, receiver: type | None = None, **settin
         progress_bar=context.progress_bar,
     )
     details = {
+        "configuration": configuration,
         "settings": settings,
         "iterations": module.iterations,
+        "iterations_run": module.iteration,
         "generator_parameters": module.generator_parameter_count,
+        **shadow,
     }
+    if module.stopped_at is not None:
+        details["stopped_at"] = module.stopped_at
     return MethodOutcome(module.unlearned_model(), seconds, history=list(module.history), details=details)
 
 
@@ -247,12 +299,20 @@ def _named(name: str) -> Callable[..., MethodOutcome]:
 
 
 def _adapter(name: str, settings: Mapping[str, Any]) -> tuple[Callable[..., MethodOutcome], dict[str, Any]]:
-    """The adapter and settings of one entry of ``methods``: a short name, or any name with a ``class_path``."""
+    """The adapter and settings of one entry of ``methods``: a short name (``forsaken[label]`` for a Forsaken
+    configuration of any label), or any name with a ``class_path``."""
     if "class_path" in settings:
         from lightning_unlearn.method_settings import resolve_receiver
 
         return method_adapter(resolve_receiver(settings["class_path"])), dict(settings.get("init_args") or {})
-    return METHODS[name], dict(settings)
+    if name in METHODS:
+        return METHODS[name], dict(settings)
+    from lightning_unlearn.method_settings import split_method_name
+
+    base, label = split_method_name(name)
+    if base != "forsaken":
+        raise ValueError(f"Expected a method name from {sorted(METHODS)}, but got {name!r}.")
+    return functools.partial(_named("forsaken"), configuration=label), dict(settings)
 
 
 def _optimizer(name: str, setting: Any) -> Any:
@@ -281,7 +341,10 @@ def _optimizer(name: str, setting: Any) -> Any:
 
 #: Method name → adapter. Settings from the config are passed on as keyword arguments.
 METHODS: dict[str, Callable[..., MethodOutcome]] = {
-    "forsaken": _named("forsaken"),
+    # Forsaken by configuration (forsaken.FORSAKEN_CONFIGURATIONS); `forsaken` alone runs the paper's, and any other
+    # label, `forsaken[mine]`, runs the settings given on the module's defaults.
+    "forsaken[paper]": functools.partial(_named("forsaken"), configuration="paper"),
+    "forsaken[recommended]": functools.partial(_named("forsaken"), configuration="recommended"),
     "fnn": _named("fnn"),
     "sisa": _sisa,
     "sisa_dp": lambda context, **settings: _sisa(context, dp=True, **settings),
@@ -293,7 +356,7 @@ METHODS: dict[str, Callable[..., MethodOutcome]] = {
 
 #: The comparison the main job runs (retraining always runs beside them).
 DEFAULT_METHODS: dict[str, dict[str, Any]] = {
-    "forsaken": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3},
+    "forsaken[recommended]": {},
     "fnn": {},
     "sisa": {},
     "smu": {},
@@ -424,8 +487,8 @@ def _run(
         "oracle",
         {**base_config, "oracle": ShadowModelOracle(seed=seed).config()},
         build=lambda: ShadowModelOracle(seed=seed).fit(recipe, datamodule, trainer_overrides=quiet),
-        save=lambda oracle, folder: oracle.save(folder / "oracle.pt"),
-        load=lambda folder: ShadowModelOracle.load(folder / "oracle.pt"),
+        save=_save_oracle,
+        load=lambda folder: _load_oracle(folder, recipe, datamodule),
     )
     oracle: ShadowModelOracle = oracle_entry.value
     reused["oracle"] = oracle_entry.from_cache
@@ -559,6 +622,25 @@ def _load_target(
     return backbone.eval(), recorder, seconds
 
 
+def _save_oracle(oracle: ShadowModelOracle, folder: Path) -> None:
+    """The oracle, and its shadow model's weights beside it: Forsaken's recommended P reads the shadow model."""
+    oracle.save(folder / "oracle.pt")
+    if isinstance(oracle.shadow_model, nn.Module):
+        from lightning_unlearn.modules.base import target_network
+
+        torch.save(target_network(oracle.shadow_model).state_dict(), folder / "shadow.pt")
+
+
+def _load_oracle(folder: Path, recipe: TrainingRecipe, datamodule: UnlearningDataModule) -> ShadowModelOracle:
+    oracle = ShadowModelOracle.load(folder / "oracle.pt")
+    weights = folder / "shadow.pt"
+    if weights.is_file():  # an oracle cached before the shadow model was kept has none: it is trained again
+        backbone = recipe.build_backbone(datamodule)
+        backbone.load_state_dict(torch.load(weights, weights_only=True))
+        oracle.shadow_model = backbone.eval()
+    return oracle
+
+
 def _write_outputs(
     out: Path,
     datamodule: UnlearningDataModule,
@@ -613,8 +695,10 @@ def _draw_plots(
 
     files: list[Path] = []
     datamodule = context.datamodule
-    if "forsaken" in outcomes:
-        curve = _forsaken_curve(context, report, outcomes["forsaken"].details.get("settings", {}))
+    forsaken = next((name for name in outcomes if split_method_name(name)[0] == "forsaken"), None)
+    if forsaken is not None:
+        details = outcomes[forsaken].details
+        curve = _forsaken_curve(context, report, details.get("configuration"), details.get("settings", {}))
         files.append(
             plots.plot_forgetting_curve(
                 [int(i) for i in curve["iteration"]],
@@ -635,7 +719,7 @@ def _draw_plots(
                 title="FNN: accuracy and MIA score per epoch",
             )
         )
-    shown = next((name for name in ("forsaken", *outcomes) if name in outcomes), None)
+    shown = forsaken if forsaken is not None else next(iter(outcomes), None)
     if shown is not None:
         files.append(
             plots.plot_posterior_tsne(
@@ -650,7 +734,7 @@ def _draw_plots(
 
 
 def _forsaken_curve(
-    context: ExperimentContext, report: UnlearningReport, settings: Mapping[str, Any]
+    context: ExperimentContext, report: UnlearningReport, configuration: str | None, settings: Mapping[str, Any]
 ) -> dict[str, list[float]]:
     """FR and test accuracy after each Forsaken iteration (Fig. 5), from an untimed re-run."""
     import lightning as L
@@ -659,7 +743,7 @@ def _forsaken_curve(
     from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
 
     datamodule = context.datamodule
-    module = ForsakenModule(context.target, **settings)
+    module = ForsakenModule(context.target, **_forsaken_settings(context, configuration, settings)[0])
     snapshots: list[dict[str, torch.Tensor]] = []
 
     class _Snapshot(L.Callback):

@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from lightning_unlearn import pipeline
-from lightning_unlearn.method_settings import METHOD_SETTINGS, check_methods, resolved_settings
+from lightning_unlearn.method_settings import METHOD_SETTINGS, check_methods, resolved_settings, split_method_name
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "experiments").rglob("*.yaml"))
 
 
 def test_every_method_of_the_pipeline_has_its_settings_described() -> None:
-    assert set(METHOD_SETTINGS) == set(pipeline.METHODS)
+    assert set(METHOD_SETTINGS) == {split_method_name(name)[0] for name in pipeline.METHODS}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
@@ -58,7 +58,8 @@ def test_a_setting_the_pipeline_supplies_is_refused() -> None:
 def test_a_value_outside_a_literal_names_the_choices() -> None:
     with pytest.raises(
         ValueError,
-        match=r"Expected `posterior` of `forsaken` to be one of \['per_class', 'global_mean', 'uniform', 'nearest'\],"
+        match=r"Expected `posterior` of `forsaken` to be one of \['per_class', 'global_mean', 'uniform', 'nearest',"
+        r" 'shadow'\],"
         r" but got 'nearst'\. Did you mean `nearest`\?",
     ):
         check_methods({"forsaken": {"posterior": "nearst"}}, available=pipeline.METHODS)
@@ -112,11 +113,56 @@ def test_settings_that_are_not_a_mapping_are_refused() -> None:
 
 
 def test_valid_settings_come_back_as_plain_dictionaries() -> None:
-    methods = {"forsaken": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3}, "smu": None}
+    methods = {"forsaken[nearest]": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3}, "smu": None}
     assert check_methods(methods, available=pipeline.METHODS) == {
-        "forsaken": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3},
+        "forsaken[nearest]": {"posterior": "nearest", "iterations": 40, "initial_gain": 1e-3},
         "smu": {},
     }
+
+
+def test_a_bare_forsaken_is_the_paper_configuration_and_its_row_says_so() -> None:
+    checked = check_methods({"forsaken": {"iterations": 40}, "forsaken[recommended]": None}, pipeline.METHODS)
+    assert checked == {"forsaken[paper]": {"iterations": 40}, "forsaken[recommended]": {}}
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "departure"),
+    [
+        ("forsaken", {"posterior": "nearest"}, "posterior='nearest'"),
+        ("forsaken[paper]", {"preservation_weight": 1.0}, "preservation_weight=1.0"),
+        ("forsaken[paper]", {"stopping": "validation"}, "stopping='validation'"),
+    ],
+)
+def test_a_setting_outside_the_papers_algorithm_needs_another_name(
+    name: str, settings: dict[str, Any], departure: str
+) -> None:
+    with pytest.raises(
+        ValueError,
+        match=rf"`{name.replace('[', '.').replace(']', '.')}` runs `forsaken\[paper\]`: Expected the settings of"
+        rf" Forsaken's paper configuration to keep the paper's algorithm, but {departure} leave it: name the"
+        r" configuration otherwise \(e\.g\. `forsaken\[recommended\]` or a label of your own\)\.",
+    ):
+        check_methods({name: settings}, available=pipeline.METHODS)
+
+
+def test_one_configuration_named_twice_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"Expected each method once, but `forsaken` names `forsaken\[paper\]` again\."
+    ):
+        check_methods({"forsaken[paper]": {}, "forsaken": {}}, available=pipeline.METHODS)
+
+
+def test_brackets_on_a_method_without_configurations_are_an_unknown_name() -> None:
+    with pytest.raises(ValueError, match=r"but got \['fnn\[fast\]'\]"):
+        check_methods({"fnn[fast]": {}}, available=pipeline.METHODS)
+
+
+def test_resolved_settings_of_a_configuration_hold_its_values() -> None:
+    recommended = resolved_settings("forsaken[recommended]", {"iterations": 50})
+    assert recommended["posterior"] == "shadow" and recommended["iterations"] == 50
+    assert recommended["stopping"] == "validation" and recommended["preservation_weight"] == 1.0
+    paper = resolved_settings("forsaken[paper]", {})
+    assert paper["posterior"] == "per_class" and paper["iterations"] == 20 and paper["preservation_weight"] == 0.0
 
 
 def test_resolved_settings_fill_every_default() -> None:

@@ -938,7 +938,7 @@ class ForsakenModule(UnlearningMethod):
         return tensor if self._world == 1 else self._summed(tensor) / self._world
 
     # ------------------------------------------------------------------ the loss
-    def _logits(self, parameters: Mapping[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    def _logits(self, parameters: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         return functional_call(self.target, (parameters, self._buffers_of_target), (inputs,))
 
     def divergence(self, logits: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
@@ -962,7 +962,7 @@ class ForsakenModule(UnlearningMethod):
         # gradient of the mean over the whole forget set (× 1 on one process).
         return self.divergence(logits, self._forget_posterior) * (self._world / self._forget_total)
 
-    def _preservation(self, parameters: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    def _preservation(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """``γ·KL(f_θ0 ‖ f_θt)`` over the preserved retained sample (this process's share), or ``None``."""
         if self._preserved is None:
             return None
@@ -984,7 +984,7 @@ class ForsakenModule(UnlearningMethod):
             l1 = sum(mask_gradient[name].abs().sum() for name in self.parameter_names)
         return self.penalty_weight * torch.as_tensor(l1)
 
-    def _data_terms(self, parameters: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    def _data_terms(self, parameters: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """The forget set's logits, ``KL(P ‖ Υ)`` and the preservation term (or ``None``) at ``parameters``."""
         assert self._forget is not None  # set by setup; not user input
         logits = self._logits(parameters, self._forget.inputs)  # Υ = softmax(f_θt(D_u))
