@@ -406,7 +406,7 @@ def _owners(receiver: Any) -> list[Any]:
         if "__init__" not in vars(owner) or owner is object:
             continue
         owners.append(owner)
-        kinds = [p.kind for p in inspect.signature(owner.__init__).parameters.values()]
+        kinds = [p.kind for p in inspect.signature(vars(owner)["__init__"]).parameters.values()]
         if inspect.Parameter.VAR_KEYWORD not in kinds:
             break
     return owners
