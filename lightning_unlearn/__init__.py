@@ -12,15 +12,19 @@ from lightning_unlearn.modules import (
     RetrainBaseline,
     SISADPEnsemble,
     SISAEnsemble,
+    UnlearningMethod,
+    fit_method,
     forsaken_unlearn,
     run_baseline,
 )
+from lightning_unlearn.trainers import DeviceSettings, build_trainer
 from lightning_unlearn.training import TrainedModel, TrainingRecipe, train_classifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClassifierModule",
+    "DeviceSettings",
     "DigitsDataModule",
     "FNNModule",
     "ForsakenModule",
@@ -34,7 +38,10 @@ __all__ = [
     "TrainedModel",
     "TrainingRecipe",
     "UnlearningDataModule",
+    "UnlearningMethod",
     "__version__",
+    "build_trainer",
+    "fit_method",
     "forsaken_unlearn",
     "predict",
     "run_baseline",

@@ -199,7 +199,8 @@ def _experiment_epilog(methods: Any, defaults: Any) -> str:
     from lightning_unlearn.method_settings import method_settings
 
     lines = [
-        "methods (--methods '{NAME: {SETTING: VALUE}}'; a setting is an argument of the class named; * by default):"
+        "methods (--methods '{NAME: {SETTING: VALUE}}', a setting being an argument of the class named, or your own"
+        " '{NAME: {class_path: PACKAGE.CLASS, init_args: {...}}}'; * by default):"
     ]
     for name in methods:
         spec = method_settings(name)

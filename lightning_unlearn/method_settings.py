@@ -350,9 +350,12 @@ def resolved_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
 def resolved_settings_of(spec: MethodSettings, settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` with every default of ``spec``'s receiver (and the pipeline's) filled in."""
     resolved: dict[str, Any] = {}
+    receiver = _resolve(spec.receiver)
     for key, parameter in spec.parameters().items():
         if parameter.default is not inspect.Parameter.empty:
-            resolved[key] = parameter.default
+            # A default of None that the class fills in (e.g. a baseline's `default_max_epochs`) is recorded as used.
+            class_default = getattr(receiver, f"default_{key}", None) if parameter.default is None else None
+            resolved[key] = parameter.default if class_default is None else class_default
     resolved.update({key: value for key, value in spec.pipeline_defaults.items() if key not in spec.nested})
     resolved.update(settings)
     for key, owner in spec.nested.items():

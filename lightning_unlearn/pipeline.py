@@ -455,6 +455,13 @@ def _run(
     def stage(title: str) -> None:
         print(f"\n== {title}", flush=True)
 
+    where = recipe.device_settings()
+    device = where.inference_device()
+    print(
+        f"devices: every stage trains with accelerator={where.accelerator!r}, devices={where.devices!r},"
+        f" strategy={where.strategy!r}; evaluation on {device}",
+        flush=True,
+    )
     stage("Splits")
     begin = time.perf_counter()
     datamodule.prepare_data()
@@ -555,18 +562,25 @@ def _run(
         stage_seconds[name] = outcome.seconds
         print(f"{name}: unlearning took {_seconds_text(method_seconds[name])}", flush=True)
 
-    stage("Evaluation")
+    stage(f"Evaluation (on {device})")
     begin = time.perf_counter()
-    report = UnlearningReport.evaluate(
-        datamodule,
-        oracle,
-        original=target,
-        retrained=retrained,
-        unlearned={name: outcome.model for name, outcome in outcomes.items()},
-        times={**method_seconds, "retrained": retrain_seconds},
-        mia_seed=seed,
-        lira=lira_statistics,
-    )
+    evaluated = [target, retrained, *(outcome.model for outcome in outcomes.values())]
+    try:
+        for model in evaluated:  # where the recipe's stages ran; the report's figures are read there
+            model.to(device)
+        report = UnlearningReport.evaluate(
+            datamodule,
+            oracle,
+            original=target,
+            retrained=retrained,
+            unlearned={name: outcome.model for name, outcome in outcomes.items()},
+            times={**method_seconds, "retrained": retrain_seconds},
+            mia_seed=seed,
+            lira=lira_statistics,
+        )
+    finally:
+        for model in evaluated:
+            model.cpu()
     stage_seconds["evaluation"] = time.perf_counter() - begin
     print(report, flush=True)
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
 
 from lightning_unlearn.progress import progress_callbacks
@@ -85,6 +86,24 @@ class DeviceSettings:
         if isinstance(self.devices, Sequence) and not isinstance(self.devices, str):
             settings["devices"] = list(self.devices)
         return settings
+
+
+    def inference_device(self) -> torch.device:
+        """The device plain inference (the evaluation, the oracle's features) runs on: the first one of these settings.
+
+        ``"auto"`` picks CUDA when it is available, else Apple's MPS, else the CPU, as Lightning does.
+
+        Example:
+            >>> DeviceSettings(accelerator="cpu").inference_device()
+            device(type='cpu')
+        """
+        kind = self.accelerator
+        if kind == "auto":
+            kind = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        if kind in ("gpu", "cuda"):
+            index = self.devices[0] if isinstance(self.devices, Sequence) and not isinstance(self.devices, str) else 0
+            return torch.device("cuda", int(index))
+        return torch.device("mps" if kind == "mps" else "cpu")
 
 
 def build_trainer(

@@ -50,13 +50,14 @@ class TrainingRecipe:
         learning_rate: Adam's learning rate.
         weight_decay: Adam's weight decay.
         seed: seeds initialisation and data order.
-        accelerator: Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``, …). Every stage of a
-            run (target, shadow, oracle features, each method, retraining, LiRA references)
-            runs where the recipe says: :meth:`device_settings`.
-        devices: Lightning devices (one by default).
-        strategy: Lightning strategy (``"auto"``, ``"ddp"``, ``"ddp_spawn"``, …).
-        precision: Lightning precision; ``None`` keeps Lightning's default.
-        trainer_kwargs: anything else for :class:`lightning.Trainer`.
+        accelerator: auto, cpu, gpu, …
+        devices: how many.
+        strategy: auto, ddp, …
+        precision: e.g. bf16-mixed.
+        trainer_kwargs: anything else for the Trainer.
+
+    Every stage of a run — target, shadow, retraining, each method, the LiRA references, the
+    evaluation — runs where the recipe says (:meth:`device_settings`).
 
     Raises:
         ValueError: ``max_epochs`` below 1 or a learning rate that is not positive.

@@ -94,7 +94,7 @@ def _methods(
         "salun": lambda: SalUnBaseline(target, max_epochs=2),
         "scrub": lambda: SCRUBBaseline(target, max_epochs=2, max_steps=1),
         "l1_sparse": lambda: L1SparseBaseline(target, max_epochs=2),
-        "retrain": lambda: RetrainBaseline(target, recipe=TrainingRecipe(max_epochs=3)),
+        "retrain": lambda: RetrainBaseline(target, recipe=TrainingRecipe(max_epochs=10)),
     }
 
 

@@ -1,6 +1,7 @@
 """LightningModules: the training recipe and the unlearning methods."""
 
 from lightning_unlearn.classifier import ClassifierModule, classification_loss
+from lightning_unlearn.modules.base import MethodRun, UnlearningMethod, fit_method, target_network
 from lightning_unlearn.modules.baselines import (
     FinetuneBaseline,
     ForgetGradientRecorder,
@@ -28,6 +29,7 @@ __all__ = [
     "ForsakenModule",
     "ForsakenResult",
     "L1SparseBaseline",
+    "MethodRun",
     "NegGradBaseline",
     "NegGradPlusBaseline",
     "RandomLabelsBaseline",
@@ -39,8 +41,11 @@ __all__ = [
     "SMUBaseline",
     "SalUnBaseline",
     "UnlearningBaseline",
+    "UnlearningMethod",
     "classification_loss",
+    "fit_method",
     "forsaken_unlearn",
     "insert_forgetting_layers",
     "run_baseline",
+    "target_network",
 ]

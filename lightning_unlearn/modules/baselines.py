@@ -1,10 +1,11 @@
 """The comparison baselines of every unlearning table: retraining, SMU, fine-tuning, NegGrad, NegGrad+.
 
-Each baseline is a LightningModule with one interface: it takes the trained target (a
-:class:`~lightning_unlearn.modules.ClassifierModule` or a plain ``nn.Module``, copied, never
-modified) and the :class:`~lightning_unlearn.datamodules.UnlearningDataModule` whose splits it
-uses; ``trainer.fit(baseline)`` runs the unlearning; :meth:`UnlearningBaseline.unlearned_model`
-returns a plain ``nn.Module`` of the target's architecture. Validation reads the validation
+Each baseline is an :class:`~lightning_unlearn.modules.base.UnlearningMethod`: it takes the
+trained target (a :class:`~lightning_unlearn.modules.ClassifierModule` or a plain ``nn.Module``,
+copied, never modified); ``trainer.fit(baseline, datamodule=dm)`` with an
+:class:`~lightning_unlearn.datamodules.UnlearningDataModule` runs the unlearning;
+:meth:`UnlearningBaseline.unlearned_model` returns a plain ``nn.Module`` of the target's
+architecture. Validation reads the validation
 pair and the forget set (``validation``, ``forget``, ``validation_heldout``; never ``test`` or
 ``heldout``, which are the final report's) and logs the same figures as the other methods:
 ``val/acc``, ``val/forget_acc``, ``mia/score``, ``mia/auc`` and ``mia/loss_auc``.
