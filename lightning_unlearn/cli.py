@@ -196,16 +196,23 @@ def _with_default_data(args: list[str]) -> list[str]:
 
 def _experiment_epilog(methods: Any, defaults: Any) -> str:
     """The methods and the data sources, one line each, for ``experiment --help``."""
-    from lightning_unlearn.method_settings import method_settings
+    from lightning_unlearn.method_settings import method_settings, split_method_name
 
     lines = [
         "methods (--methods '{NAME: {SETTING: VALUE}}', a setting being an argument of the class named, or your own"
         " '{NAME: {class_path: PACKAGE.CLASS, init_args: {...}}}'; * by default):"
     ]
+    shown: dict[str, list[str]] = {}  # a method run in named configurations is one line: forsaken[paper|recommended]
     for name in methods:
+        base, label = split_method_name(name)
+        shown.setdefault(base if label is not None else name, []).extend([label] if label is not None else [])
+    for name, labels in shown.items():
         spec = method_settings(name)
         summary = f"{spec.summary()} [{spec.receiver_name}]" if spec is not None else ""
-        lines.append(f"  {name + (' *' if name in defaults else ''):<24}{summary}")
+        listed = f"{name}[{'|'.join(labels)}]" if labels else name
+        starred = any((f"{name}[{label}]" if labels else name) in defaults for label in labels or [None])
+        listed += " *" if starred else ""
+        lines.append(f"  {listed:<15}{summary}" if len(listed) < 15 else f"  {listed} {summary}")
     lines += [
         "",
         f"data sources (the default data is {DEFAULT_DATA}, bundled, no download; for another dataset:",

@@ -9,7 +9,7 @@ trained. :func:`check_methods` reads the receiving signatures instead, so the sa
 fails in a second, naming the valid settings and the closest one.
 
 Example:
-    >>> check_methods({"forsaken": {"iteration": 40}}, available=["forsaken"])  # doctest: +ELLIPSIS
+    >>> check_methods({"forsaken": {"iteration": 40}}, available=["forsaken[paper]"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: Expected the settings of `forsaken` to be from ..., but got `iteration`. Did you mean `iterations`?
@@ -243,8 +243,8 @@ def check_methods(
         TypeError: ``methods`` or a method's settings is not a mapping, or a value of the wrong type.
 
     Example:
-        >>> check_methods({"forsaken": {"posterior": "nearest"}}, available=["forsaken"])
-        {'forsaken': {'posterior': 'nearest'}}
+        >>> check_methods({"forsaken": {"iterations": 40}, "fnn": None}, available=["forsaken[paper]", "fnn"])
+        {'forsaken[paper]': {'iterations': 40}, 'fnn': {}}
     """
     if not isinstance(methods, Mapping):
         raise TypeError(
@@ -272,7 +272,7 @@ def check_methods(
                 f"Expected the settings of `{name}` to be a mapping of keyword arguments (or null), but got"
                 f" {type(settings).__name__} {settings!r}."
             )
-        if "class_path" in settings:
+        if "class_path" in settings and name not in available and _configured_name(str(name), available) is None:
             checked[name] = dict(settings)
             _check_class_path(name, checked[name])
             continue

@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import statistics
 import time
@@ -739,7 +740,7 @@ def _draw_plots(
             plots.plot_posterior_tsne(
                 _posterior_groups(context.target, datamodule),
                 _posterior_groups(outcomes[shown].model, datamodule),
-                out / f"tsne_{shown}.png",
+                out / f"tsne_{re.sub(r'[^A-Za-z0-9.-]+', '_', shown).strip('_')}.png",
                 method=shown,
                 seed=context.seed,
             )

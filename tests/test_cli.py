@@ -102,7 +102,8 @@ def test_experiment_help_is_short_and_lists_methods_and_sources(capsys: pytest.C
     printed = capsys.readouterr().out
     assert len(printed.splitlines()) < 150
     assert "--methods" in printed and "torch.nn.Identity" not in printed
-    assert re.search(r"^  forsaken \*\s+Forsaken unlearning \(Algorithm 1\)", printed, flags=re.MULTILINE)
+    listed = r"^  forsaken\[paper\|recommended\] \*\s+Forsaken unlearning \(Algorithm 1\)"  # one line, two names
+    assert re.search(listed, printed, flags=re.MULTILINE)
     assert re.search(r"^  MNISTSource\s+MNIST handwritten digits", printed, flags=re.MULTILINE)
     assert "--recipe.backbone.help CLASS" in printed
 

@@ -19,7 +19,9 @@ from lightning_unlearn.pipeline import METHODS, ExperimentContext, _train_target
 
 #: Every method, with settings small enough for a few seconds each.
 SETTINGS: dict[str, dict[str, object]] = {
-    "forsaken": {"iterations": 8},
+    "forsaken[paper]": {"iterations": 8},
+    # the shadow model's P, a retained sample, and the stopping rule on the validation pair (never test or heldout)
+    "forsaken[recommended]": {"iterations": 8},
     "fnn": {"turns": 2, "early_stopping": {"tolerance": 0.2}},
     "sisa": {"num_shards": 2, "num_slices": 2},
     "sisa_dp": {"num_shards": 2, "num_slices": 2},

@@ -35,7 +35,7 @@ def test_every_shipped_config_has_valid_method_settings(config: Path) -> None:
 def test_a_misspelt_setting_names_the_valid_ones_and_the_closest() -> None:
     with pytest.raises(
         ValueError,
-        match=r"Expected the settings of `forsaken` to be from \['checkpoint', .*'iterations', .*\] \(the arguments"
+        match=r"Expected the settings of `forsaken` to be from \[.*'checkpoint', .*'iterations', .*\] \(the arguments"
         r" of ForsakenModule\), but got `iteration`\. Did you mean `iterations`\?",
     ):
         check_methods({"forsaken": {"iteration": 40}}, available=pipeline.METHODS)

@@ -94,17 +94,18 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
         repeats=2,
     )
     names = {p.name for p in result.files}
-    assert {"report.md", "report.json", "manifest.json", "forsaken_fr_accuracy.png", "tsne_forsaken.png"} <= names
-    for png in (tmp_path / "forsaken_fr_accuracy.png", tmp_path / "tsne_forsaken.png"):
+    assert {"report.md", "report.json", "manifest.json", "forsaken_fr_accuracy.png", "tsne_forsaken_paper.png"} <= names
+    for png in (tmp_path / "forsaken_fr_accuracy.png", tmp_path / "tsne_forsaken_paper.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     payload = json.loads((tmp_path / "report.json").read_text())
     rows = {row["name"]: row for row in payload["report"]["models"]}
-    assert set(rows) == {"original", "forsaken", "retrained"}
-    assert rows["forsaken"]["speedup"] == pytest.approx(rows["retrained"]["seconds"] / rows["forsaken"]["seconds"])
+    assert set(rows) == {"original", "forsaken[paper]", "retrained"}, "a bare `forsaken` is the paper's, and says so"
+    forsaken = rows["forsaken[paper]"]
+    assert forsaken["speedup"] == pytest.approx(rows["retrained"]["seconds"] / forsaken["seconds"])
     # Methods and retraining are timed the same number of times: the median, with min and max.
-    for name in ("forsaken", "retrained"):
+    for name in ("forsaken[paper]", "retrained"):
         assert rows[name]["seconds_min"] <= rows[name]["seconds"] <= rows[name]["seconds_max"]
-    assert rows["forsaken"]["verdict"] in (
+    assert forsaken["verdict"] in (
         "under-forgotten",
         "matches retraining",
         "over-forgotten",
@@ -112,10 +113,10 @@ def test_report_files_and_plots(tmp_path: Path, cache_dir: Path) -> None:
     )
     assert rows["retrained"]["verdict"] == "reference"
     markdown = (tmp_path / "report.md").read_text()
-    assert "| forsaken |" in markdown and "Time per stage" in markdown
+    assert "| forsaken[paper] |" in markdown and "Time per stage" in markdown
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["settings"]["methods"]["forsaken"]["iterations"] == 5
-    assert record["settings"]["methods"]["forsaken"]["xi"] == 1.0, "defaults filled in"
+    assert record["settings"]["methods"]["forsaken[paper]"]["iterations"] == 5
+    assert record["settings"]["methods"]["forsaken[paper]"]["xi"] == 1.0, "defaults filled in"
     assert record["settings"]["recipe"]["max_epochs"] == 20
 
 
@@ -158,14 +159,14 @@ def test_wandb_offline_run_receives_curves_table_and_plots(
     assert len(tables) == 1
     table = json.loads(tables[0].read_text())
     assert table["columns"][:3] == ["method", "FR", "CFR"]
-    assert [row[0] for row in table["data"]] == ["original", "forsaken", "retrained"]
+    assert [row[0] for row in table["data"]] == ["original", "forsaken[paper]", "retrained"]
     images = {p.name.split("_")[0] for p in (media / "images").glob("*.png")}
     assert {"forsaken", "tsne"} <= images
     record_file = next(runs[0].glob("run-*.wandb"))
     deadline = time.monotonic() + 30  # W&B's service may still be flushing the run's records
-    while b"forsaken/kl" not in record_file.read_bytes() and time.monotonic() < deadline:
+    while b"forsaken[paper]/kl" not in record_file.read_bytes() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert b"forsaken/kl" in record_file.read_bytes(), "the per-iteration curve must reach the run"
+    assert b"forsaken[paper]/kl" in record_file.read_bytes(), "the per-iteration curve must reach the run"
 
 
 def test_unknown_method_is_refused_before_any_training(tmp_path: Path) -> None:
