@@ -210,7 +210,7 @@ def _experiment_epilog(methods: Any, defaults: Any) -> str:
         spec = method_settings(name)
         summary = f"{spec.summary()} [{spec.receiver_name}]" if spec is not None else ""
         listed = f"{name}[{'|'.join(labels)}]" if labels else name
-        starred = any((f"{name}[{label}]" if labels else name) in defaults for label in labels or [None])
+        starred = any(f"{name}[{label}]" in defaults for label in labels) if labels else name in defaults
         listed += " *" if starred else ""
         lines.append(f"  {listed:<15}{summary}" if len(listed) < 15 else f"  {listed} {summary}")
     lines += [

@@ -122,11 +122,12 @@ PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
 RECOMMENDED_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
     {
         "posterior": "shadow",
-        "iterations": 30,
+        "iterations": 25,
         "initial_gain": 3e-2,
-        "warmup": 10,
+        "warmup": 5,
         "preservation_weight": 1.0,
         "stopping": "validation",
+        "stopping_margin": 0.02,
     }
 )
 
@@ -755,6 +756,8 @@ class ForsakenModule(UnlearningMethod):
         self._world = 1
         self._log_each_step = False
         self._buffers_of_target: dict[str, torch.Tensor] = {}
+        self._inputs = torch.empty(0)  # the forget shard, then the preserved sample: one forward pass per step
+        self._forget_size = 0
         self._theta: dict[str, torch.Tensor] = {}  # θ_{t-1} while fitting
         self._forget: IndexedBatch | None = None  # this process's shard of the forget set
         self._forget_total = 0  # samples in the whole forget set, over every process
@@ -962,14 +965,6 @@ class ForsakenModule(UnlearningMethod):
         # gradient of the mean over the whole forget set (× 1 on one process).
         return self.divergence(logits, self._forget_posterior) * (self._world / self._forget_total)
 
-    def _preservation(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """``γ·KL(f_θ0 ‖ f_θt)`` over the preserved retained sample (this process's share), or ``None``."""
-        if self._preserved is None:
-            return None
-        logits = self._logits(parameters, self._preserved.inputs)
-        share = self.divergence(logits, self._preserved_posterior) * (self._world / self._preserved_total)
-        return self.preservation_weight * share
-
     def penalty(self, mask_gradient: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The sparsity term: ``λ·Σ ω·|μ|`` (Eq. 5), or ``λ·‖μ‖₁`` without ω (Eq. 4) (a hook).
 
@@ -985,10 +980,15 @@ class ForsakenModule(UnlearningMethod):
         return self.penalty_weight * torch.as_tensor(l1)
 
     def _data_terms(self, parameters: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """The forget set's logits, ``KL(P ‖ Υ)`` and the preservation term (or ``None``) at ``parameters``."""
-        assert self._forget is not None  # set by setup; not user input
-        logits = self._logits(parameters, self._forget.inputs)  # Υ = softmax(f_θt(D_u))
-        return logits, self._kl(logits), self._preservation(parameters)
+        """The forget set's logits, ``KL(P ‖ Υ)`` and the preservation term ``γ·KL(f_θ0 ‖ f_θt)`` over the
+        preserved retained sample (or ``None``) at ``parameters``: one forward pass over both sets."""
+        logits = self._logits(parameters, self._inputs)  # Υ = softmax(f_θt(D_u)), then the preserved sample's
+        forget_logits = logits[: self._forget_size]
+        preservation = None
+        if self._preserved is not None:
+            share = self.divergence(logits[self._forget_size :], self._preserved_posterior)
+            preservation = self.preservation_weight * share * (self._world / self._preserved_total)
+        return forget_logits, self._kl(forget_logits), preservation
 
     def on_fit_start(self) -> None:
         """Build ``P``, ``ω`` (Eq. 6) and the first direction (at ``θ0``); reset ``θ`` to ``θ0``."""
@@ -1016,10 +1016,12 @@ class ForsakenModule(UnlearningMethod):
             )
         else:
             self._omega = {}
+        self._inputs, self._forget_size = self._forget.inputs, int(self._forget.inputs.shape[0])
         with torch.no_grad():
             if self._preserved is not None:
                 self._preserved = IndexedBatch(*(t.to(device) for t in self._preserved))
                 self._preserved_posterior = self.target(self._preserved.inputs).softmax(dim=1)
+                self._inputs = torch.cat([self._forget.inputs, self._preserved.inputs])
             if self._validation is not None and self._validation_heldout is not None:
                 self._validation = IndexedBatch(*(t.to(device) for t in self._validation))
                 self._validation_heldout = IndexedBatch(*(t.to(device) for t in self._validation_heldout))
@@ -1160,30 +1162,38 @@ class ForsakenModule(UnlearningMethod):
         }
         if first["preservation"] is not None:
             record["preservation"] = self._averaged(first["preservation"].detach())
-        if self.stopping == "validation" and self._iteration % self.check_every == 0:
+        if self._checks_now():
             record.update(self._stopping_check(logits))
         if self._log_each_step:
             values = {f"forsaken/{key}": value for key, value in record.items()}
             self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False, batch_size=self._forget_total)
         self.history.append(record)  # tensors until the fit ends: no device synchronisation per iteration
 
+    def _checks_now(self) -> bool:
+        """Whether the stopping rule reads the validation pair after this iteration: every ``check_every``
+        iterations once the warm-up is over (before, the step is still growing)."""
+        return (
+            self.stopping == "validation" and self._iteration >= self.warmup and self._iteration % self.check_every == 0
+        )
+
     @torch.no_grad()
     def _stopping_check(self, forget_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The stopping rule at ``θ_t``: loss AUC of forget vs ``validation_heldout``, accuracy on ``validation``."""
+        """The stopping rule at ``θ_t``: loss AUC of forget vs ``validation_heldout``, then, only when the AUC
+        accepts, the accuracy on ``validation``."""
         assert self._forget is not None and self._validation is not None and self._validation_heldout is not None
         unseen = self._validation_heldout
         unseen_losses = F.cross_entropy(self._logits(self._theta, unseen.inputs), unseen.targets, reduction="none")
         forget_losses = F.cross_entropy(forget_logits, self._forget.targets, reduction="none")
-        pairs = self._summed(loss_auc(forget_losses, unseen_losses))
+        pairs = self._summed(loss_auc(forget_losses, unseen_losses))  # the same count on every process
         auc = pairs / (self._forget_total * unseen_losses.numel())
-        predicted = self._logits(self._theta, self._validation.inputs).argmax(dim=1)
-        accuracy = (predicted == self._validation.targets).float().mean()
-        accepted = float(auc) <= 0.5 + self.stopping_margin and (
-            float(accuracy) >= self._original_validation_accuracy - self.accuracy_tolerance - 1e-9
-        )
-        if accepted:
-            self.stopped_at = self._iteration
-        return {"stop_auc": auc, "validation_acc": accuracy}
+        readings = {"stop_auc": auc}
+        if float(auc) <= 0.5 + self.stopping_margin:
+            predicted = self._logits(self._theta, self._validation.inputs).argmax(dim=1)
+            accuracy = (predicted == self._validation.targets).float().mean()
+            readings["validation_acc"] = accuracy
+            if float(accuracy) >= self._original_validation_accuracy - self.accuracy_tolerance - 1e-9:
+                self.stopped_at = self._iteration
+        return readings
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         # Skip the loop's batches once T iterations are done or the stopping rule accepted (the Trainer then stops).
