@@ -58,6 +58,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.plugins.precision import Precision
 from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader
@@ -754,6 +756,8 @@ class ForsakenModule(UnlearningMethod):
         self._iteration = 0
         self._started = 0.0
         self._world = 1
+        self._lean = False
+        self._accumulated_buffers: list[torch.Tensor] = []
         self._log_each_step = False
         self._buffers_of_target: dict[str, torch.Tensor] = {}
         self._inputs = torch.empty(0)  # the forget shard, then the preserved sample: one forward pass per step
@@ -997,6 +1001,17 @@ class ForsakenModule(UnlearningMethod):
         self._started = time.perf_counter()
         device = self.device
         self._world = self.trainer.world_size
+        # One process at Lightning's plain 32-bit precision: the closure calls backward and the torch optimiser
+        # directly (see `training_step`); otherwise Lightning's calls, which DDP and mixed precision need.
+        optimizer = self.optimizers()
+        self._lean = (
+            self._world == 1
+            and type(self.trainer.precision_plugin) is Precision
+            and isinstance(optimizer, LightningOptimizer)
+            and callable(getattr(optimizer, "_on_before_step", None))
+            and callable(getattr(optimizer, "_on_after_step", None))
+        )
+        self._accumulated_buffers = list(self._accumulated().values())
         # Lightning's logging costs about as much as an iteration of a small model, so it is skipped
         # when nothing would show it; `history` keeps every iteration regardless.
         self._log_each_step = bool(self.trainer.loggers or self.trainer.progress_bar_callback is not None)
@@ -1123,23 +1138,32 @@ class ForsakenModule(UnlearningMethod):
             raise RuntimeError(f"Expected one optimiser for the generator, but got {len(optimizer)}.")
         theta_previous = self._theta  # θ_{t-1}
         first: dict[str, Any] = {}
+        lean = self._lean
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
             terms = self._objective(theta_previous)
-            self.manual_backward(terms["loss"])
+            if lean:
+                terms["loss"].backward()
+            else:
+                self.manual_backward(terms["loss"])
             loss = self._averaged(terms["loss"].detach())
             if not first:  # the evaluation at the generator's weights before this step is committed
                 first.update(terms, loss=loss)
             return loss  # what L-BFGS reads: the same on every process
 
-        optimizer.step(closure=closure)  # update G by ∇_φ L (Adam, SGD, or L-BFGS with its line search)
+        # update G by ∇_φ L (Adam, SGD, or L-BFGS with its line search)
+        if lean:  # the torch optimiser itself, the step still counted by Lightning's loop (global_step, max_steps)
+            optimizer._on_before_step()
+            optimizer.optimizer.step(closure=closure)  # type: ignore[arg-type]
+            optimizer._on_after_step()
+        else:
+            optimizer.step(closure=closure)
         mask_gradient, theta = first["mask_gradient"], first["theta"]
-        accumulated = self._accumulated()
         with torch.no_grad():
-            for name in self.parameter_names:  # θ_t = θ_{t-1} − ξ·μ_t, kept as M_t = M_{t-1} + ξ·μ_t
-                accumulated[name].add_(mask_gradient[name], alpha=self.xi)
-            self._theta = {name: t.detach() for name, t in theta.items()}
+            for name, accumulated in zip(self.parameter_names, self._accumulated_buffers):
+                accumulated.add_(mask_gradient[name], alpha=self.xi)  # M_t = M_{t-1} + ξ·μ_t, so θ_t = θ0 − M_t
+            self._theta = {name: t.detach() for name, t in theta.items()}  # θ_t = θ_{t-1} − ξ·μ_t
         self._iteration += 1
         self._direction = self._normalise(
             {name: self._averaged(t.grad if t.grad is not None else torch.zeros_like(t)) for name, t in theta.items()}
