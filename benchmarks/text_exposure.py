@@ -7,9 +7,10 @@ Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--se
    Zipf-like sizes, stories of 40–250 words over a 15,000-word Zipf vocabulary with topical
    words; topics 35–45 are the OOD pool inserted under random labels). The paper's MLP on
    10,000-word bags. FR (shadow-model oracle), MIA score, test accuracy and its drop (Δacc),
-   forget accuracy and time, for the original, full retraining and Forsaken (the paper's
-   per-class P and our ``nearest`` P; the module's default ``initial_gain`` of 3e-3, tuned on
-   the digits MLP, and smaller ones for this 5M-parameter MLP).
+   forget accuracy and time, for the original, full retraining and Forsaken's two named
+   configurations, ``forsaken[paper]`` and ``forsaken[recommended]`` (P from the oracle's shadow
+   model), each also with a smaller step scale for this 5M-parameter MLP. Target (issue 13): test
+   accuracy within 2 points of the retrained model's, printed PASS/FAIL per row.
 2. **Canary exposure** in a two-layer LSTM language model trained on the package's synthetic
    corpus with canaries ``my secret number is d d d d d`` (|R| = 10⁵) inserted k times. Half of
    them are forgotten with Forsaken (the LM read as a next-token classifier, see
@@ -57,7 +58,7 @@ from lightning_unlearn.exposure import (
     unlearn_canaries,
 )
 from lightning_unlearn.metrics import ShadowModelOracle, mia_score_from_logits
-from lightning_unlearn.modules.forsaken import forsaken_unlearn
+from lightning_unlearn.modules.forsaken import forsaken_configuration, forsaken_unlearn
 from lightning_unlearn.text_models import ReutersMLP
 
 warnings.filterwarnings("ignore")
@@ -159,37 +160,54 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> None:
         f"oracle on the original: forget vs heldout balanced acc {quality.forget_vs_heldout.balanced_accuracy:.3f}"
         f" (reliable={quality.reliable}); retain vs test {quality.retain_vs_test.balanced_accuracy:.3f}"
     )
-    runs: list[tuple[str, nn.Module, float]] = [
-        ("original", original_model, original.seconds),
-        ("retrain (gold standard)", retrained.module.backbone.eval(), retrained.seconds),
+    runs: list[tuple[str, nn.Module, float, int | None]] = [
+        ("original", original_model, original.seconds, None),
+        ("retrain (gold standard)", retrained.module.backbone.eval(), retrained.seconds, None),
     ]
+    shadow = oracle.shadow_model  # the recommended configuration's P: the oracle's shadow model, trained anyway
     for name, settings in (
-        ("Forsaken, per-class P, defaults", {}),
-        ("Forsaken, per-class P, gain 3e-4", dict(initial_gain=3e-4)),
-        ("Forsaken, nearest P, gain 3e-4", dict(posterior="nearest", iterations=40, initial_gain=3e-4)),
-        ("Forsaken, nearest P, gain 3e-5", dict(posterior="nearest", iterations=40, initial_gain=3e-5)),
+        ("forsaken[paper]", forsaken_configuration("paper")),
+        ("forsaken[recommended]", forsaken_configuration("recommended", shadow_model=shadow)),
+        ("forsaken[paper], gain 3e-4", forsaken_configuration("paper", initial_gain=3e-4)),
+        (
+            "forsaken[recommended], gain 3e-3",
+            forsaken_configuration("recommended", shadow_model=shadow, initial_gain=3e-3),
+        ),
     ):
         began = time.perf_counter()
         result = forsaken_unlearn(original_model, dm, seed=seed, **settings)
         watch.stage(name, began)
-        runs.append((name, result.model.eval(), result.seconds))
+        runs.append((name, result.model.eval(), result.seconds, result.module.iteration))
     test_original = predict(original_model, dm.dataloader("test")).accuracy()
+    test_retrained = predict(runs[1][1], dm.dataloader("test")).accuracy()
     print(
-        "(Δacc = this model's test accuracy minus the original's, in points; forget = accuracy under inserted labels)"
+        "(Δacc = this model's test accuracy minus the original's, in points; vs retrain = minus the retrained"
+        " model's (target: within 2 points); forget = accuracy under inserted labels; T = iterations run)"
     )
-    print(f"{'model':<32} {'FR':>6} {'MIA':>6} {'test':>6} {'Δacc':>7} {'forget':>7} {'time s':>8} {'speed-up':>9}")
+    print(
+        f"{'model':<34} {'FR':>6} {'MIA':>6} {'test':>6} {'Δacc':>7} {'vs retrain':>10} {'forget':>7} {'T':>3}"
+        f" {'time s':>8} {'speed-up':>9}  target"
+    )
     began = time.perf_counter()
-    for name, model, seconds in runs:
+    for name, model, seconds, iterations in runs:
         forget = predict(model, dm.dataloader("forget"))
         heldout = predict(model, dm.dataloader("heldout"))
         test = predict(model, dm.dataloader("test")).accuracy()
         fr = float("nan") if name == "original" else oracle.forgetting_rate(original_model, model, dm, quality).value
         mia = mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets).score
         speed = "—" if name.startswith(("original", "retrain")) else f"{retrained.seconds / seconds:8.1f}×"
-        print(
-            f"{name:<32} {fr:6.3f} {mia:6.3f} {test:6.3f} {100 * (test - test_original):+6.1f}p"
-            f" {forget.accuracy():7.3f} {seconds:8.2f} {speed:>9}"
+        target = (
+            ("PASS" if abs(test - test_retrained) <= 0.02 + 1e-9 else "FAIL") if name.startswith("forsaken") else "—"
         )
+        print(
+            f"{name:<34} {fr:6.3f} {mia:6.3f} {test:6.3f} {100 * (test - test_original):+6.1f}p"
+            f" {100 * (test - test_retrained):+9.1f}p {forget.accuracy():7.3f} {iterations or '—':>3} {seconds:8.2f}"
+            f" {speed:>9}  {target}"
+        )
+    print(
+        "  (the named configurations are the targets' rows; the rows with another gain show how the step scale of"
+        " a configuration tuned on the digits MLP carries to this 10,000-word MLP)"
+    )
     watch.stage("evaluation (FR, MIA, accuracies)", began)
 
 
