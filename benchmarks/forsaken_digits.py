@@ -35,7 +35,7 @@ training alone, with the target's recipe (the main job's: MLP 64→256→128→K
 The recommended configuration's P comes from the membership oracle's shadow model, which the
 evaluation trains anyway and which is trained once before any deletion request: its training is
 not in Forsaken's time, and the table prints the speed-up with it counted once as well
-(docs/methods.md, "Forsaken"). Retraining and every Forsaken setting are timed ``--repeats``
+(docs/forsaken.md, "What it costs"). Retraining and every Forsaken setting are timed ``--repeats``
 times each (median reported, with min–max). Wall-clock on CPU with one intra-op thread for every
 model (the tensors are tiny; a shared 2-core machine thrashes with two), so the ratio compares
 like with like. Not a timed test: the numbers vary run to run.

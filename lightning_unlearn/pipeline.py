@@ -129,7 +129,7 @@ def _forsaken_settings(
         resolved["shadow_model"] = model
         shadow = {
             "shadow_model": "the membership oracle's shadow model (the target's recipe on shadow_train), trained once"
-            f" in {seconds:.2f} s before any deletion request and not counted in this method's time (docs/methods.md)",
+            f" in {seconds:.2f} s before any deletion request and not counted in this method's time (docs/forsaken.md)",
             "shadow_model_seconds": seconds,
         }
     return resolved, shadow

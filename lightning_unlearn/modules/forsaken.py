@@ -37,9 +37,14 @@ Reading of the paper made here (the paper leaves the generator's architecture op
 * **P** (Defs. 3–5): see :func:`non_member_posterior`. ``"per_class"`` (the paper's default)
   uses, for a forget sample, the mean reference posterior of the class the target predicts
   for it — or, for a ``poison`` datamodule, of the flip's source class, the posterior of the
-  clean-labelled originals (§V-F). ``"nearest"`` is an addition of ours: the mean posterior of
-  the forget sample's nearest reference samples in input space (see :class:`ForsakenModule`
-  for when to prefer it).
+  clean-labelled originals (§V-F). ``"nearest"`` and ``"shadow"`` are additions of ours: the
+  mean posterior of the forget sample's nearest reference samples in input space, and the
+  posterior of a model that never saw the forget set (see :class:`ForsakenModule`).
+
+Two named configurations (:data:`FORSAKEN_CONFIGURATIONS`): ``"paper"``, the above as published,
+and ``"recommended"``, which adds options of ours — P from the shadow model, a preservation term
+on retained samples, a warm-up of the step, a stop on the validation pair — and is the one that
+forgets by the attack as well as by the oracle on our digits benchmark (docs/forsaken.md).
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
     }
 )
 
-#: The configuration we recommend (docs/methods.md, "Forsaken: which configuration"): P per forget sample from
+#: The configuration we recommend (docs/forsaken.md, "The recommended configuration"): P per forget sample from
 #: a model that never saw the forget set (the shadow model the membership oracle trains anyway), the target's
 #: own posteriors kept on as many retained samples as there are forget samples, a larger step warmed up over
 #: the first iterations, and a stop on the validation pair (forget vs ``validation_heldout``, accuracy on
@@ -203,6 +208,9 @@ def forsaken_configuration(name: str, **overrides: Any) -> dict[str, Any]:
         )
     return settings
 
+
+#: The fewest retained samples the preservation term reads by default (more when the forget set is larger).
+MIN_PRESERVED = 256
 
 #: Per-sample gradients are computed this many scalars at a time when building ω (Eq. 6).
 _PER_SAMPLE_BUDGET = 2**25
@@ -520,7 +528,7 @@ class ForsakenModule(UnlearningMethod):
     **Two named configurations** (:data:`FORSAKEN_CONFIGURATIONS`, :func:`forsaken_configuration`):
     ``"paper"`` — the module's defaults, Algorithm 1 as published; ``"recommended"`` — ours,
     the configuration that forgets by the attack as well as by the oracle on our benchmarks
-    (docs/methods.md). In an experiment they are ``forsaken[paper]`` and ``forsaken[recommended]``.
+    (docs/forsaken.md). In an experiment they are ``forsaken[paper]`` and ``forsaken[recommended]``.
 
     **Under DDP** each of the ``W`` processes keeps every ``W``-th forget sample (its shard) on
     its device (and every ``W``-th preserved sample); the data terms are summed over each shard
@@ -564,10 +572,11 @@ class ForsakenModule(UnlearningMethod):
     * ``schedule`` and ``warmup`` — the mask gradient's scale ramps up linearly over ``warmup``
       iterations, then stays (``"constant"``) or decays (``"linear"``, ``"cosine"``) to T;
     * ``preservation_weight`` (γ) — adds ``γ·KL(f_θ0(x) ‖ f_θt(x))`` over a seeded sample of
-      ``preservation_size`` retained samples (default: as many as the forget set, so the cost
-      stays that of the forget set, flat as ``retain`` grows): the target's own posteriors on
-      data it keeps, so the move that forgets does not carry the retained data along. Its
-      gradient enters the generator's direction as well as its objective;
+      ``preservation_size`` retained samples (default: as many as the forget set, and at least
+      :data:`MIN_PRESERVED` = 256 so that a handful of forget samples cannot drag the model
+      along; the cost is then that of the forget set or a constant, flat as ``retain`` grows):
+      the target's own posteriors on data it keeps, so the move that forgets does not carry the
+      retained data along. Its gradient enters the generator's direction as well as its objective;
     * ``stopping="validation"`` — every ``check_every`` iterations, the loss AUC of forget vs
       ``validation_heldout`` (nothing fitted: above 0.5 the forget samples' losses are still
       lower than unseen ones') and the accuracy on ``validation`` are read at ``θ_t``; the fit
@@ -608,7 +617,7 @@ class ForsakenModule(UnlearningMethod):
         warmup: iterations over which the scale ramps up linearly from ``1/warmup`` (0: none).
         preservation_weight: ``γ`` of the preservation term (0: none, the paper's objective).
         preservation_size: retained samples the preservation term reads (default: as many as
-            the forget set, at most all of ``retain``).
+            the forget set and at least :data:`MIN_PRESERVED`; at most all of ``retain``).
         stopping: ``"fixed"`` (run ``iterations``) or ``"validation"`` (see above).
         stopping_margin: the loss AUC at which the stopping rule accepts is ``0.5 + stopping_margin``.
         accuracy_tolerance: the stopping rule accepts only while the accuracy on ``validation`` is at
@@ -897,7 +906,7 @@ class ForsakenModule(UnlearningMethod):
                     "Expected a non-empty `retain` split (the preservation term reads a sample of it), but it holds no"
                     " sample."
                 )
-            size = min(available, self.preservation_size or self._forget_total)
+            size = min(available, self.preservation_size or max(self._forget_total, MIN_PRESERVED))
             if size < world:
                 raise ValueError(
                     f"Expected at least one preserved sample per process ({world}), but `preservation_size` gives"

@@ -388,7 +388,7 @@ def test_the_preservation_term_keeps_the_retained_posteriors(target: nn.Module, 
     kept = ForsakenModule(target, iterations=15, initial_gain=3e-2, preservation_weight=1.0)
     _fit(loose, digits)
     _fit(kept, digits)
-    assert kept._preserved_total == len(digits.splits["forget"])  # as many as the forget set
+    assert kept._preserved_total == min(len(digits.splits["retain"]), max(len(digits.splits["forget"]), 256))
     assert "preservation" in kept.history[-1] and "preservation" not in loose.history[-1]
     retain = next(iter(digits.dataloader("retain", batch_size=len(digits.splits["retain"]))))[0]
 
