@@ -341,6 +341,7 @@ def headline(seeds: Sequence[int], recipe: TrainingRecipe, repeats: int) -> dict
     per_seed: dict[str, list[Row]] = {key: [] for key in ("original", "retrained", *LABELS)}
     retrain_times: list[float] = []
     speed: dict[str, list[float]] = {"paper": [], "recommended": [], "shadow-free": [], "recommended+shadow": []}
+    times: dict[str, list[float]] = {"paper": [], "recommended": [], "shadow-free": []}
     bands: list[float] = []
     kept: dict[str, Any] = {}
     for seed in seeds:
@@ -368,6 +369,12 @@ def headline(seeds: Sequence[int], recipe: TrainingRecipe, repeats: int) -> dict
         for key, row in zip(("original", "retrained", *LABELS), rows):
             per_seed[key].append(row)
         speed["shadow-free"].append(median(retrain_seconds) / median(free_seconds))
+        for key, seconds in (
+            ("paper", paper_seconds),
+            ("recommended", recommended_seconds),
+            ("shadow-free", free_seconds),
+        ):
+            times[key].append(median(seconds))
         retrain_times.append(median(retrain_seconds))
         speed["paper"].append(median(retrain_seconds) / median(paper_seconds))
         speed["recommended"].append(median(retrain_seconds) / median(recommended_seconds))
@@ -402,15 +409,17 @@ def headline(seeds: Sequence[int], recipe: TrainingRecipe, repeats: int) -> dict
     )
     print("\ntargets of issue 13 (means over the seeds):")
     for key, label in LABELS.items():
-        for target in targets(mean, key, band, statistics.fmean(speed[key])):
-            print(f"  {label:<30} {target.name:<61} {target.value:<34} {'PASS' if target.passed else 'FAIL'}")
+        by_time = statistics.fmean(retrain_times) / statistics.fmean(times[key])
+        for target in targets(mean, key, band, statistics.fmean(speed[key]), by_time):
+            print(f"  {label:<30} {target.name:<61} {target.value:<40} {'PASS' if target.passed else 'FAIL'}")
     for key, label in LABELS.items():
         print(f"verdicts per seed, {label}: {[row.verdict for row in per_seed[key]]}")
     return kept
 
 
-def targets(mean: Any, key: str, fr_band: float, speed_up: float) -> list[Target]:
-    """The digits targets of issue 13, read on the means over the seeds."""
+def targets(mean: Any, key: str, fr_band: float, speed_up: float, by_time: float) -> list[Target]:
+    """The digits targets of issue 13, read on the means over the seeds (the speed-up both as the mean of the
+    seeds' speed-ups and as mean retraining time over mean unlearning time; it passes when both do)."""
     mia, mia_retrained = mean(key, "mia"), mean("retrained", "mia")
     fr, fr_retrained = mean(key, "fr"), mean("retrained", "fr")
     mia_ok = abs(mia - mia_retrained) <= 0.05
@@ -429,7 +438,11 @@ def targets(mean: Any, key: str, fr_band: float, speed_up: float) -> list[Target
             fr_within or (fr_above and mia_ok),
         ),
         Target("test accuracy within 1 point of the original", f"{-100 * drop:+.1f} points", drop <= 0.01 + 1e-9),
-        Target("≥ 10× faster than retraining (the main job's recipe)", f"{speed_up:.1f}×", speed_up >= 10.0),
+        Target(
+            "≥ 10× faster than retraining (the main job's recipe)",
+            f"{speed_up:.1f}× (mean of seeds), {by_time:.1f}× (mean times)",
+            min(speed_up, by_time) >= 10.0,
+        ),
     ]
 
 
