@@ -129,8 +129,8 @@ PAPER_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
 RECOMMENDED_CONFIGURATION: Mapping[str, Any] = MappingProxyType(
     {
         "posterior": "shadow",
-        "iterations": 25,
-        "initial_gain": 3e-2,
+        "iterations": 15,
+        "initial_gain": 5e-2,
         "warmup": 5,
         "preservation_weight": 1.0,
         "stopping": "validation",
