@@ -164,7 +164,8 @@ MISTAKES = {
     "class_path under a short name": (
         ["--methods={forsaken: {class_path: lightning_unlearn.ForsakenModule}}"],
         r"Expected the settings of `forsaken` to be keyword arguments of ForsakenModule, .* but got"
-        r" `class_path`/`init_args`: a method is chosen by its short name, and its class is fixed\.",
+        r" `class_path`/`init_args`: a built-in method's class is fixed; give a class of your own a name of its own,"
+        r" e\.g\. \{my_forsaken: \{class_path: \.\.\.\}\}\.",
     ),
     "wrong subsets": (
         ["--config", MNIST_CONFIG, "--data.source.subsets=[training]"],

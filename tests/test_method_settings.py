@@ -75,7 +75,7 @@ def test_class_path_under_a_short_name_is_explained() -> None:
     with pytest.raises(
         ValueError,
         match=r"Expected the settings of `forsaken` to be keyword arguments of ForsakenModule, such as \{forsaken:"
-        r" \{iterations: \.\.\.\}\}, but got `class_path`/`init_args`: a method is chosen by its short name",
+        r" \{iterations: \.\.\.\}\}, but got `class_path`/`init_args`: a built-in method's class is fixed",
     ):
         check_methods(
             {"forsaken": {"class_path": "lightning_unlearn.ForsakenModule", "init_args": {}}},
