@@ -357,7 +357,7 @@ _RESULT_FLOATS = (
     "auc",
     "auc_std",
     "tpr_at_low_fpr",
-    "tpr_at_low_fpr_std",
+    "achieved_fpr",
     "loss_auc",
     "low_fpr",
 )

@@ -41,7 +41,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from lightning_unlearn.metrics.functional import membership_features, true_positive_rate_at
+from lightning_unlearn.metrics.functional import allowed_false_positives, membership_features, true_positive_rate_at
 
 __all__ = [
     "GLOBAL_VARIANCE_BELOW",
@@ -258,10 +258,6 @@ def _fpr_label(rate: float) -> str:
     return f"{100 * rate:g} %"
 
 
-def _allowed_false_positives(rate: float, num_nonmembers: int) -> int:
-    return math.floor(rate * num_nonmembers + 1e-9)
-
-
 @dataclass(frozen=True)
 class LiRAResult:
     """What LiRA achieves on one model: AUC, TPR at 1 % and 0.1 % FPR, and every sample's score.
@@ -298,10 +294,10 @@ class LiRAResult:
         """How many of the non-members may be scored above the threshold at FPR ``rate``: ``⌊rate · n⌋``.
 
         Example:
-            >>> _allowed_false_positives(0.01, 179), _allowed_false_positives(0.001, 179)
+            >>> allowed_false_positives(0.01, 179), allowed_false_positives(0.001, 179)
             (1, 0)
         """
-        return _allowed_false_positives(rate, self.num_nonmembers)
+        return allowed_false_positives(rate, self.num_nonmembers)
 
     @property
     def auc_half_width(self) -> float:
