@@ -62,7 +62,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import lightning as L
 import torch
@@ -103,7 +103,6 @@ BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 
 QUIET: dict[str, Any] = dict(enable_progress_bar=False, enable_model_summary=False)
-T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------- small helpers
