@@ -298,8 +298,11 @@ def run_seed(args: argparse.Namespace, seed: int, accelerator: str, cache: Artif
     # The forget set is --forget-fraction of the target's training data (retained ∪ forget).
     sizing = UnlearningDataModule(source, forget_size=1, **split_settings)
     sizing.setup("fit")
-    retained = len(sizing.splits["target_train"]) - (1 if args.kind == "ood_label_split" else 0)
-    forget_size = max(1, round(args.forget_fraction * retained / (1 - args.forget_fraction)))
+    if args.kind == "ood_label_split":  # the forget set is added to the ID training images
+        retained = len(sizing.splits["retain"])
+        forget_size = max(1, round(args.forget_fraction * retained / (1 - args.forget_fraction)))
+    else:  # the forget set is drawn from them
+        forget_size = max(1, round(args.forget_fraction * len(sizing.splits["target_train"])))
     datamodule = UnlearningDataModule(source, forget_size=forget_size, **split_settings)
     datamodule.setup("fit")
     sizes = {name: len(datamodule.splits[name]) for name in datamodule.splits.splits}
