@@ -39,7 +39,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_unlearn.checks import check_in_range, check_integer, check_path, check_positive
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.sources import DataSource, SourceData
 from lightning_unlearn.datamodules.splits import SPLIT_NAMES, Split, UnlearningSplits
@@ -93,14 +93,6 @@ DEFAULT_PREFIX: tuple[str, ...] = ("my", "secret", "number", "is")
 
 ExposureMethod = Literal["auto", "exact", "skew_normal"]
 _LN2 = math.log(2.0)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` to be at least {minimum}, but got {value}.")
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +148,7 @@ def synthetic_corpus(num_sentences: int = 5_000, seed: int = 0) -> list[list[str
         >>> len(synthetic_corpus(10, seed=0))
         10
     """
-    _check_int("num_sentences", num_sentences, 1)
+    check_integer("num_sentences", num_sentences)
     rng = np.random.default_rng(seed)
 
     def noun_phrase() -> list[str]:
@@ -206,9 +198,7 @@ def read_penn_treebank(root: str | os.PathLike[str]) -> dict[str, list[list[str]
         >>> len(ptb["train"])  # doctest: +SKIP
         42068
     """
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `root` to be a path (str or os.PathLike), but got {type(root).__name__}.")
-    folder = Path(root)
+    folder = check_path("root", root)
     corpus: dict[str, list[list[str]]] = {}
     for split in ("train", "valid", "test"):
         path = folder / f"ptb.{split}.txt"
@@ -276,8 +266,8 @@ def make_canaries(
         >>> str(make_canaries(1, secret_length=3, seed=0)[0])
         'my secret number is 8 5 0'
     """
-    _check_int("count", count, 1)
-    _check_int("secret_length", secret_length, 1)
+    check_integer("count", count)
+    check_integer("secret_length", secret_length)
     alphabet = tuple(alphabet)
     if not alphabet:
         raise ValueError("Expected `alphabet` to hold at least one symbol, but it is empty.")
@@ -315,7 +305,7 @@ def insert_canaries(
     Raises:
         ValueError: ``repetitions`` below 1.
     """
-    _check_int("repetitions", repetitions, 1)
+    check_integer("repetitions", repetitions)
     corpus = [list(s) for s in sentences]
     inserted = [list(c.tokens) for c in canaries for _ in range(repetitions)]
     rng = np.random.default_rng(seed)
@@ -408,15 +398,13 @@ class LSTMLanguageModel(L.LightningModule):
         learning_rate: float = 3e-3,
     ) -> None:
         super().__init__()
-        _check_int("vocab_size", vocab_size, 3)
-        self.context_length = _check_int("context_length", context_length, 2)
-        _check_int("embedding_dim", embedding_dim, 1)
-        _check_int("hidden_size", hidden_size, 1)
-        _check_int("num_layers", num_layers, 1)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` to be in [0, 1), but got {dropout}.")
-        if not learning_rate > 0:
-            raise ValueError(f"Expected `learning_rate` to be positive, but got {learning_rate}.")
+        check_integer("vocab_size", vocab_size, 3)
+        self.context_length = check_integer("context_length", context_length, 2)
+        check_integer("embedding_dim", embedding_dim)
+        check_integer("hidden_size", hidden_size)
+        check_integer("num_layers", num_layers)
+        check_in_range("dropout", dropout, 0.0, 1.0, include_high=False)
+        check_positive("learning_rate", learning_rate)
         self.save_hyperparameters()
         self.vocab_size = vocab_size
         self.learning_rate = learning_rate
@@ -455,7 +443,7 @@ def sentence_tensors(
     Raises:
         ValueError: an empty sentence, or no sentence at all.
     """
-    _check_int("context_length", context_length, 2)
+    check_integer("context_length", context_length, 2)
     if len(sentences) == 0:
         raise ValueError("Expected at least one sentence, but got none.")
     inputs = np.zeros((len(sentences), context_length), dtype=np.int64)
@@ -514,8 +502,8 @@ def train_language_model(
     Raises:
         ValueError: see :func:`sentence_tensors` and :class:`LSTMLanguageModel`.
     """
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_integer("epochs", epochs)
+    check_integer("batch_size", batch_size)
     inputs, targets = sentence_tensors(sentences, vocabulary, context_length)
     L.seed_everything(seed, verbose=False)
     model = LSTMLanguageModel(
@@ -672,7 +660,7 @@ def candidate_log_perplexities(
     Raises:
         ValueError: a canary longer than the model's context, or a symbol outside the vocabulary.
     """
-    _check_int("secret_length", secret_length, 1)
+    check_integer("secret_length", secret_length)
     alphabet = tuple(alphabet)
     _check_fits(model, tuple(prefix) + alphabet[:1] * secret_length, "the canary")
     missing = [s for s in alphabet if s not in vocabulary]
@@ -865,7 +853,7 @@ def measure_exposure(
     if method == "exact" or (method == "auto" and space_size <= exact_limit):
         space = candidate_log_perplexities(model, vocabulary, prefix, length, alphabet)
         return ExposureResult(exposure_exact(canary_lp, space), canary_lp, "exact", space_size)
-    _check_int("num_references", num_references, 3)
+    check_integer("num_references", num_references, 3)
     # Candidates drawn uniformly from R (symbol by symbol, so any size of R works).
     draws = np.random.default_rng(seed).integers(0, len(alphabet), size=(num_references, length))
     references = [prefix + tuple(alphabet[i] for i in row) for row in draws]
@@ -1007,8 +995,8 @@ class CanaryUnlearningDataModule(UnlearningDataModule):
             raise ValueError("Expected at least one canary in `forget_canaries`, but got none.")
         if len(unseen_canaries) < 2:
             raise ValueError(f"Expected at least 2 `unseen_canaries`, but got {len(unseen_canaries)}.")
-        _check_int("retain_windows", retain_windows, 1)
-        _check_int("probe_windows", probe_windows, 1)
+        check_integer("retain_windows", retain_windows)
+        check_integer("probe_windows", probe_windows)
         forget_x, forget_y = _secret_windows(forget_canaries, vocabulary, context_length)
         unseen_x, unseen_y = _secret_windows(unseen_canaries, vocabulary, context_length)
         retain_x, retain_y = _corpus_windows(train_sentences, vocabulary, context_length, retain_windows, seed)
@@ -1162,7 +1150,7 @@ def unlearn_canaries(
     from lightning_unlearn.modules.forsaken import ForsakenModule, fit_forsaken
 
     if track_every is not None:
-        _check_int("track_every", track_every, 1)
+        check_integer("track_every", track_every)
 
     def exposure_of(language_model: LSTMLanguageModel) -> ExposureResult:
         return measure_exposure(language_model, vocabulary, forget_canaries, method=exposure_method, seed=seed)

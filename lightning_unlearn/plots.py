@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightning_unlearn.storage import atomic_write
+
 __all__ = ["group_label", "plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
 
 _REQUIRED = ("epoch", "acc", "mia")
@@ -155,16 +157,10 @@ def _savefig(figure: Any, path: str | os.PathLike[str]) -> Path:
     """Write a figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.tmp.png")
     try:
-        figure.savefig(staging, dpi=120, bbox_inches="tight")
-        os.replace(staging, target)
+        return atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=120, bbox_inches="tight"))
     finally:
-        staging.unlink(missing_ok=True)
         plt.close(figure)
-    return target
 
 
 def group_label(name: str, shown: int, size: int) -> str:

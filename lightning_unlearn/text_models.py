@@ -24,18 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_unlearn.checks import check_in_range, check_integer
 from lightning_unlearn.datamodules.text import PAD_ID
-from lightning_unlearn.models import LossName, _positive
+from lightning_unlearn.models import LossName
 
 __all__ = ["NewsCNN", "ReutersMLP", "TextCNN"]
-
-
-def _check_dropout(dropout: float) -> float:
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool):
-        raise TypeError(f"Expected `dropout` to be a number, but got {type(dropout).__name__}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Expected `dropout` to be in [0, 1), but got {dropout}.")
-    return float(dropout)
 
 
 def _check_ids(tokens: torch.Tensor, model: str) -> None:
@@ -80,16 +73,16 @@ class TextCNN(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        self.vocab_size = _positive("vocab_size", vocab_size)
-        self.num_classes = _positive("num_classes", num_classes)
-        _positive("embedding_dim", embedding_dim)
-        _positive("channels", channels)
+        self.vocab_size = check_integer("vocab_size", vocab_size)
+        self.num_classes = check_integer("num_classes", num_classes)
+        check_integer("embedding_dim", embedding_dim)
+        check_integer("channels", channels)
         if not kernel_sizes:
             raise ValueError("Expected `kernel_sizes` to hold at least one width, but got ().")
-        self.kernel_sizes = tuple(_positive("kernel_sizes", k) for k in kernel_sizes)
+        self.kernel_sizes = tuple(check_integer("kernel_sizes", k) for k in kernel_sizes)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.convolutions = nn.ModuleList(nn.Conv1d(embedding_dim, channels, k) for k in self.kernel_sizes)
-        self.dropout = nn.Dropout(_check_dropout(dropout))
+        self.dropout = nn.Dropout(check_in_range("dropout", dropout, 0.0, 1.0, include_high=False))
         self.classifier = nn.Linear(channels * len(self.kernel_sizes), num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -132,13 +125,13 @@ class ReutersMLP(nn.Module):
         self, in_features: int = 10_000, num_classes: int = 35, hidden: Sequence[int] = (512, 256), dropout: float = 0.5
     ) -> None:
         super().__init__()
-        self.in_features = _positive("in_features", in_features)
-        self.num_classes = _positive("num_classes", num_classes)
-        rate = _check_dropout(dropout)
+        self.in_features = check_integer("in_features", in_features)
+        self.num_classes = check_integer("num_classes", num_classes)
+        rate = check_in_range("dropout", dropout, 0.0, 1.0, include_high=False)
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
-            layers += [nn.Linear(width, _positive("hidden", size)), nn.ReLU(), nn.Dropout(rate)]
+            layers += [nn.Linear(width, check_integer("hidden", size)), nn.ReLU(), nn.Dropout(rate)]
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)
@@ -193,12 +186,12 @@ class NewsCNN(nn.Module):
         hidden: int = 128,
     ) -> None:
         super().__init__()
-        self.vocab_size = _positive("vocab_size", vocab_size)
-        self.num_classes = _positive("num_classes", num_classes)
-        _positive("embedding_dim", embedding_dim)
-        _positive("channels", channels)
-        self.kernel_size = _positive("kernel_size", kernel_size)
-        self.pool_size = _positive("pool_size", pool_size)
+        self.vocab_size = check_integer("vocab_size", vocab_size)
+        self.num_classes = check_integer("num_classes", num_classes)
+        check_integer("embedding_dim", embedding_dim)
+        check_integer("channels", channels)
+        self.kernel_size = check_integer("kernel_size", kernel_size)
+        self.pool_size = check_integer("pool_size", pool_size)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.features = nn.Sequential(
             nn.Conv1d(embedding_dim, channels, kernel_size),
@@ -211,7 +204,7 @@ class NewsCNN(nn.Module):
             nn.ReLU(),
         )
         self.classifier = nn.Sequential(
-            nn.Linear(channels, _positive("hidden", hidden)), nn.ReLU(), nn.Linear(hidden, num_classes)
+            nn.Linear(channels, check_integer("hidden", hidden)), nn.ReLU(), nn.Linear(hidden, num_classes)
         )
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -23,6 +22,7 @@ from lightning_unlearn.datamodules.splits import (
     UnlearningSplits,
     build_splits,
 )
+from lightning_unlearn.storage import atomic_write_text
 
 __all__ = ["IndexedBatch", "SplitDataset", "UnlearningDataModule"]
 
@@ -382,18 +382,7 @@ class UnlearningDataModule(L.LightningDataModule):
 
     def save_manifest(self, path: str | os.PathLike[str]) -> Path:
         """Write the index manifest as JSON, atomically (no partial file on failure)."""
-        payload = json.dumps(self.manifest_dict())
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                file.write(payload)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(path, json.dumps(self.manifest_dict()))
 
     def _read_manifest(self, path: Path, data: SourceData, ood: SourceData | None) -> UnlearningSplits:
         if not path.is_file():

@@ -61,6 +61,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
+from lightning_unlearn.checks import check_bool, check_integer, check_path
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.sources import DataSource, SourceData
 
@@ -120,15 +121,6 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(_HTML_BREAK.sub(" ", text).lower())
 
 
-def _check_positive_int(name: str, value: object, minimum: int = 1, meaning: str = "") -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        note = f" ({meaning})" if meaning else ""
-        raise ValueError(f"Expected `{name}` to be at least {minimum}{note}, but got {value}.")
-    return value
-
-
 class Vocabulary:
     """Token ↔ id mapping: ``<pad>`` = 0, ``<unk>`` = 1, then tokens by decreasing frequency.
 
@@ -180,7 +172,7 @@ class Vocabulary:
             ValueError: ``vocab_size`` below 3 or not above the number of reserved tokens, or a
                 corpus without any token.
         """
-        _check_positive_int("vocab_size", vocab_size, 3, "<pad>, <unk> and at least one token")
+        check_integer("vocab_size", vocab_size, 3, reason="<pad>, <unk> and at least one token")
         reserved = tuple(reserved)
         if vocab_size - 2 < len(reserved):
             raise ValueError(
@@ -265,7 +257,7 @@ class Vocabulary:
         Raises:
             ValueError: ``seq_len`` below 1, an empty document, or one whose tokens are all unknown.
         """
-        _check_positive_int("seq_len", seq_len)
+        check_integer("seq_len", seq_len)
         ids = self._checked_ids(tokens, where)[:seq_len]
         return ids + [PAD_ID] * (seq_len - len(ids))
 
@@ -275,7 +267,7 @@ class Vocabulary:
         Raises:
             ValueError: as :meth:`encode`, naming the document's position.
         """
-        _check_positive_int("seq_len", seq_len)
+        check_integer("seq_len", seq_len)
         out = np.zeros((len(documents), seq_len), dtype=np.int64)
         for row, tokens in enumerate(documents):
             out[row] = self.encode(tokens, seq_len, where=f"document {row}")
@@ -345,12 +337,6 @@ class TextCorpus:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_root(root: str | os.PathLike[str]) -> Path:
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `root` to be a path (str or os.PathLike), but got {type(root).__name__}.")
-    return Path(root)
-
-
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
     try:
@@ -397,9 +383,9 @@ class TextSource(DataSource):
         encoding: TextEncoding = "sequence",
         unknown_only: UnknownOnly = "raise",
     ) -> None:
-        self.root = _check_root(root)
-        self.seq_len = _check_positive_int("seq_len", seq_len)
-        self.vocab_size = _check_positive_int("vocab_size", vocab_size, 3, "<pad>, <unk> and at least one token")
+        self.root = check_path("root", root)
+        self.seq_len = check_integer("seq_len", seq_len)
+        self.vocab_size = check_integer("vocab_size", vocab_size, 3, reason="<pad>, <unk> and at least one token")
         if vocabulary is not None and not isinstance(vocabulary, (Vocabulary, TextSource)):
             raise TypeError(
                 f"Expected `vocabulary` to be a Vocabulary, a TextSource or None, but got {type(vocabulary).__name__}."
@@ -786,10 +772,8 @@ class NewsgroupsSource(TextSource):
         super().__init__(root, seq_len, vocab_size, vocabulary, encoding, unknown_only)
         if isinstance(subsets, str) or not subsets or any(s not in ("train", "test") for s in subsets):
             raise ValueError(f"Expected `subsets` to be a non-empty tuple of 'train'/'test', but got {subsets!r}.")
-        if not isinstance(remove_headers, bool):
-            raise TypeError(f"Expected `remove_headers` to be a bool, but got {type(remove_headers).__name__}.")
         self.subsets: tuple[str, ...] = tuple(s for s in ("train", "test") if s in subsets)
-        self.remove_headers = remove_headers
+        self.remove_headers = check_bool("remove_headers", remove_headers)
 
     def _messages(self) -> dict[str, list[tuple[str, str, str]]]:
         """``subset → [(group, origin, text)]`` from the folders or the archive."""

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lightning_unlearn.checks import check_bool, check_path
 from lightning_unlearn.datamodules.sources import DataSource, SourceData
 
 __all__ = [
@@ -87,18 +88,6 @@ _LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # --------------------------------------------------------------------------------------------
 # Argument checks shared by every source
 # --------------------------------------------------------------------------------------------
-
-
-def _check_root(root: str | os.PathLike[str]) -> Path:
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `root` to be a path (str or os.PathLike), but got {type(root).__name__}.")
-    return Path(root)
-
-
-def _check_download(download: bool) -> bool:
-    if not isinstance(download, bool):
-        raise TypeError(f"Expected `download` to be a bool, but got {type(download).__name__}.")
-    return download
 
 
 def _check_subsets(
@@ -273,8 +262,8 @@ class _DownloadableSource(DataSource):
         download: bool = False,
         subsets: tuple[str, ...] = ("train", "test"),
     ) -> None:
-        self.root = _check_root(root)
-        self.download = _check_download(download)
+        self.root = check_path("root", root)
+        self.download = check_bool("download", download)
         self.subsets = _check_subsets(subsets, self.title, self.splits, self.unlabeled_splits)
 
     def prepare(self) -> None:
@@ -793,8 +782,8 @@ class TinyImageNetSource(DataSource):
         download: bool = False,
         subsets: tuple[str, ...] = ("train", "val"),
     ) -> None:
-        self.root = _check_root(root)
-        if _check_download(download):
+        self.root = check_path("root", root)
+        if check_bool("download", download):
             raise ValueError(
                 "Expected `download` to be False because Tiny ImageNet cannot be downloaded through"
                 " torchvision, but got True. Unzip tiny-imagenet-200.zip (http://cs231n.stanford.edu/tiny-imagenet-200.zip)"

@@ -25,6 +25,7 @@ from torchmetrics.utilities import dim_zero_cat
 from lightning_unlearn.metrics.functional import (
     MIAScoreResult,
     catastrophic_forgetting_rate_from_membership,
+    check_attack_settings,
     check_mia_inputs,
     forgetting_rate_from_membership,
     membership_features,
@@ -267,12 +268,7 @@ class MIAScore(Metric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(n_splits, bool) or not isinstance(n_splits, int):
-            raise TypeError(f"Expected `n_splits` to be an integer, but got {type(n_splits).__name__}.")
-        if n_splits < 2:
-            raise ValueError(f"Expected `n_splits` to be at least 2, but got {n_splits}.")
-        if not 0.0 < low_fpr < 1.0:
-            raise ValueError(f"Expected `low_fpr` to be in (0, 1), but got {low_fpr}.")
+        check_attack_settings(n_splits, low_fpr)
         self.n_splits = n_splits
         self.seed = seed
         self.use_confidence = use_confidence

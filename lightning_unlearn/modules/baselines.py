@@ -51,6 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_unlearn.checks import check_integer
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.models import LossName
 from lightning_unlearn.modules.classifier import classification_loss, output_classes
@@ -86,14 +87,6 @@ def _num_classes(network: nn.Module) -> int:
     if num_classes is None:
         raise ValueError("Expected `target` to declare `num_classes` or end in an nn.Linear, but it does neither.")
     return num_classes
-
-
-def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value}.")
-    return value
 
 
 def default_unlearning_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -165,7 +158,7 @@ class UnlearningBaseline(L.LightningModule):
             raise ValueError(f"Expected `loss` to be 'cross_entropy' or 'hinge', but got {loss!r}.")
         if isinstance(mia_folds, bool) or not isinstance(mia_folds, int) or mia_folds < 2:
             raise ValueError(f"Expected `mia_folds` to be an integer of at least 2, but got {mia_folds!r}.")
-        self.max_epochs = _positive_int("max_epochs", max_epochs)
+        self.max_epochs = check_integer("max_epochs", max_epochs)
         self.model = copy.deepcopy(network).train()
         self.model.requires_grad_(True)
         self.datamodule = datamodule
@@ -759,7 +752,7 @@ def run_baseline(
         baseline.datamodule = datamodule
     baseline._datamodule()
     settings: dict[str, Any] = dict(
-        max_epochs=baseline.max_epochs if max_epochs is None else _positive_int("max_epochs", max_epochs),
+        max_epochs=baseline.max_epochs if max_epochs is None else check_integer("max_epochs", max_epochs),
         accelerator="cpu",
         devices=1,
         logger=False,
