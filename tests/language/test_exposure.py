@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_unlearn.exposure import (
+from lightning_unlearn.language import (
     BOS,
     DIGITS,
     Canary,
