@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from lightning_unlearn import TrainingRecipe, predict, train_classifier
-from lightning_unlearn.datamodules.text import ReutersDataModule
+from lightning_unlearn.datamodules import ReutersDataModule
 from lightning_unlearn.language import (
     build_lm_vocabulary,
     insert_canaries,

@@ -83,7 +83,7 @@ def _experiment(args: Sequence[str]) -> None:
     from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch.loggers import Logger
 
-    import lightning_unlearn.datamodules.vision  # noqa: F401  (its sources by short name: --data.source MNISTSource)
+    import lightning_unlearn.datamodules.sources  # noqa: F401  (its sources by short name: --data.source MNISTSource)
     from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, run_experiment
     from lightning_unlearn.run_record import write_config
     from lightning_unlearn.training import TrainingRecipe
@@ -223,9 +223,9 @@ def _data_sources() -> list[tuple[type, str]]:
     """Every public, concrete :class:`DataSource`, the bundled one first, then vision, then text; with its summary."""
     import inspect
 
-    from lightning_unlearn.datamodules import DataSource, sources, text, vision
+    from lightning_unlearn.datamodules.sources import DataSource, digits, text, vision
 
-    order = [sources.__name__, vision.__name__, text.__name__]
+    order = [digits.__name__, vision.__name__, text.__name__]
     found: list[type] = []
 
     def visit(parent: type) -> None:

@@ -11,7 +11,7 @@
   ReLU → FC to the classes.
 
 Each model takes the ``int64`` token ids (or the ``float32`` bag of words) that
-:mod:`lightning_unlearn.datamodules.text` produces, has ``num_classes`` and
+:mod:`lightning_unlearn.datamodules.sources.text` produces, has ``num_classes`` and
 ``default_loss = "cross_entropy"``, and works with every method of the library (the sizes are
 constructor arguments, so a YAML config says exactly what is built).
 """
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_unlearn.checks import check_in_range, check_integer
-from lightning_unlearn.datamodules.text import PAD_ID
+from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID
 from lightning_unlearn.models import LossName
 
 __all__ = ["NewsCNN", "ReutersMLP", "TextCNN"]

@@ -259,7 +259,7 @@ class UnlearningDataModule(L.LightningDataModule):
         """Make OOD samples the task's shape and dtype so they can be inserted."""
         if ood.sample_shape == task.sample_shape and ood.inputs.dtype == task.inputs.dtype:
             return ood
-        from lightning_unlearn.datamodules.vision import conform_inputs
+        from lightning_unlearn.datamodules.sources.vision import conform_inputs
 
         return conform_inputs(ood, task.sample_shape, task.inputs.dtype)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from lightning_unlearn.checks import check_integer, check_path
-from lightning_unlearn.datamodules.text import Vocabulary
+from lightning_unlearn.datamodules.sources.vocabulary import Vocabulary
 from lightning_unlearn.language.canaries import DEFAULT_PREFIX, DIGITS
 
 __all__ = ["BOS", "EOS", "build_lm_vocabulary", "read_penn_treebank", "synthetic_corpus"]

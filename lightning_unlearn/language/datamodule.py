@@ -15,9 +15,9 @@ import torch
 
 from lightning_unlearn.checks import check_integer
 from lightning_unlearn.datamodules.base import UnlearningDataModule
-from lightning_unlearn.datamodules.sources import DataSource, SourceData
+from lightning_unlearn.datamodules.sources.base import DataSource, SourceData
+from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID, Vocabulary
 from lightning_unlearn.datamodules.splits import SPLIT_NAMES, Split, UnlearningSplits
-from lightning_unlearn.datamodules.text import PAD_ID, Vocabulary
 from lightning_unlearn.language.canaries import Canary
 from lightning_unlearn.language.corpus import BOS
 from lightning_unlearn.language.model import sentence_tensors

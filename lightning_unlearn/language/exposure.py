@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from lightning_unlearn.checks import check_integer
-from lightning_unlearn.datamodules.text import PAD_ID, Vocabulary
+from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID, Vocabulary
 from lightning_unlearn.language.canaries import DIGITS, Canary
 from lightning_unlearn.language.corpus import BOS
 from lightning_unlearn.language.model import LSTMLanguageModel

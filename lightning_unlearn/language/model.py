@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_unlearn.checks import check_in_range, check_integer, check_positive
-from lightning_unlearn.datamodules.text import PAD_ID, Vocabulary
+from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID, Vocabulary
 from lightning_unlearn.language.corpus import BOS, EOS
 
 __all__ = [

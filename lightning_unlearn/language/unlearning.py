@@ -26,7 +26,7 @@ import lightning as L
 from torch import nn
 
 from lightning_unlearn.checks import check_integer
-from lightning_unlearn.datamodules.text import Vocabulary
+from lightning_unlearn.datamodules.sources.vocabulary import Vocabulary
 from lightning_unlearn.language.canaries import Canary
 from lightning_unlearn.language.datamodule import CanaryUnlearningDataModule
 from lightning_unlearn.language.exposure import ExposureMethod, ExposureResult, measure_exposure

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_unlearn.datamodules.text import (
+from lightning_unlearn.datamodules import (
     CustomerReviewSource,
     IMDBCustomerReviewDataModule,
     IMDBSource,

@@ -19,9 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_unlearn.datamodules import vision
-from lightning_unlearn.datamodules.sources import SourceData
-from lightning_unlearn.datamodules.vision import (
+from lightning_unlearn.datamodules.sources import SourceData, vision
+from lightning_unlearn.datamodules.sources.vision import (
     CIFAR10Source,
     CIFAR100Source,
     FashionMNISTSource,

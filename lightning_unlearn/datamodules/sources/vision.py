@@ -27,12 +27,10 @@ STL-10 into CIFAR-10 or Tiny ImageNet into CIFAR-100.
 
 from __future__ import annotations
 
-import codecs
+import copy
 import gzip
-import importlib
 import math
 import os
-import pickle
 import zlib
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -45,7 +43,8 @@ import torch
 import torch.nn.functional as F
 
 from lightning_unlearn.checks import check_bool, check_path
-from lightning_unlearn.datamodules.sources import DataSource, SourceData
+from lightning_unlearn.datamodules.sources.base import DataSource, SourceData
+from lightning_unlearn.datamodules.sources.pickles import NumpyOnlyUnpickler
 
 __all__ = [
     "STL10_TO_CIFAR10",
@@ -174,46 +173,11 @@ def _read_idx_ubyte(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays, and refuses to import anything else.
-
-    The CIFAR files are pickles, and a pickle may run any code it names; a data file has no
-    reason to name more than numpy's array reconstruction (and ``_codecs.encode``, which
-    Python 3 uses to store bytes in protocol 2).
-    """
-
-    _allowed: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("_codecs", "encode"),
-        }
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}, which is not part of a numpy array")
-        if module == "numpy":
-            return getattr(np, name)
-        if module == "_codecs":
-            return codecs.encode
-        # Python 2 era files name numpy.core, which NumPy 2 renamed to numpy._core.
-        try:
-            multiarray = importlib.import_module("numpy._core.multiarray")
-        except ImportError:
-            multiarray = importlib.import_module("numpy.core.multiarray")
-        return getattr(multiarray, name)
-
-
 def _read_pickle(path: Path) -> dict[str, Any]:
     """Read a CIFAR pickle (written by Python 2 or 3) as a dict with ``str`` keys."""
     try:
         with path.open("rb") as stream:
-            content = _NumpyOnlyUnpickler(stream, encoding="latin1").load()
+            content = NumpyOnlyUnpickler(stream, encoding="latin1").load()
     except Exception as error:  # a damaged pickle can fail in many ways; all mean the same here
         raise ValueError(f"Expected '{path}' to be a readable CIFAR pickle, but unpickling failed: {error}") from error
     if isinstance(content, dict):
@@ -296,6 +260,18 @@ class _DownloadableSource(DataSource):
             classes=classes,
         )
 
+    def missing_files(self) -> dict[str, list[Path]]:
+        """The files of each chosen subset that are absent from ``root`` (see :meth:`DataSource.missing_files`)."""
+        self._check_root_folder()
+        missing = {}
+        for split in self.subsets:
+            one_split = copy.copy(self)
+            one_split.subsets = (split,)
+            absent = [self.root / name for name in one_split._required_files() if self._find(name) is None]
+            if absent:
+                missing[split] = absent
+        return missing
+
     def __repr__(self) -> str:
         arguments = f"root={str(self.root)!r}, download={self.download}, subsets={self.subsets}"
         return f"{type(self).__name__}({arguments})"
@@ -377,6 +353,7 @@ class _IdxSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         getattr(datasets, self.folder)(root=str(self.root), train=True, download=True)
 
 
@@ -489,6 +466,7 @@ class _CIFARSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         getattr(datasets, self.torchvision_class)(root=str(self.root), train=True, download=True)
 
 
@@ -632,6 +610,7 @@ class STL10Source(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         datasets.STL10(root=str(self.root), split="train", download=True)
 
 
@@ -697,6 +676,7 @@ class SVHNSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         for split in self.subsets:
             if self._find(f"{split}_32x32.mat") is None:
                 datasets.SVHN(root=str(self.root), split=split, download=True)
@@ -818,6 +798,17 @@ class TinyImageNetSource(DataSource):
             num_classes=len(wnids),
             classes=self._class_names(folder / "words.txt", wnids),
         )
+
+    def missing_files(self) -> dict[str, list[Path]]:
+        """The training folder or validation labels of each chosen subset that are absent from ``root``.
+
+        Raises:
+            FileNotFoundError: neither ``root/tiny-imagenet-200/wnids.txt`` nor ``root/wnids.txt`` exists.
+            NotADirectoryError: ``root`` is a file.
+        """
+        folder = self._dataset_folder()
+        needed = {"train": folder / "train", "val": folder / "val" / "val_annotations.txt"}
+        return {split: [needed[split]] for split in self.subsets if not needed[split].exists()}
 
     def _dataset_folder(self) -> Path:
         if not self.root.exists():
