@@ -173,7 +173,9 @@ def _with_default_data(args: list[str]) -> list[str]:
 
     from lightning_unlearn.datamodules.digits import DigitsDataModule
 
-    digits_settings = set(inspect.signature(DigitsDataModule.__init__).parameters) - {"self"}
+    # DigitsDataModule forwards every other setting of UnlearningDataModule (its `source` is fixed).
+    forwarded = set(inspect.signature(UnlearningDataModule.__init__).parameters) - {"source"}
+    digits_settings = (set(inspect.signature(DigitsDataModule.__init__).parameters) | forwarded) - {"self", "kwargs"}
     chosen = False
     for position, argument in enumerate(args):
         option = argument.partition("=")[0]

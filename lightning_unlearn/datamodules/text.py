@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.sources.text import (
@@ -25,7 +25,18 @@ from lightning_unlearn.datamodules.sources.vocabulary import Vocabulary
 __all__ = ["IMDBCustomerReviewDataModule", "NewsgroupsDataModule", "ReutersDataModule"]
 
 
-class IMDBCustomerReviewDataModule(UnlearningDataModule):
+class _TextDataModule(UnlearningDataModule):
+    """A scenario over a text source: exposes the vocabulary the source encodes with."""
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The vocabulary built on the task's corpus (shared by an OOD corpus)."""
+        if not isinstance(self.source, TextSource):  # pragma: no cover - set in __init__
+            raise RuntimeError("Expected a text source.")
+        return self.source.vocabulary
+
+
+class IMDBCustomerReviewDataModule(_TextDataModule):
     """I.C.: IMDB sentiment as the task, Customer Review sentences as the OOD source.
 
     Both corpora are encoded with the vocabulary built on IMDB (reviews of 200 tokens, 10,000
@@ -40,18 +51,11 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
         kind: ``"ood_foreign"`` or ``"ood_mislabeled"``.
         seq_len: tokens per document.
         vocab_size: vocabulary size.
-        forget_size: see :class:`~lightning_unlearn.datamodules.UnlearningDataModule`.
-        seed: seeds every split.
-        target_fraction: see ``UnlearningDataModule``.
-        test_fraction: see ``UnlearningDataModule``.
-        probe_fraction: see ``UnlearningDataModule``.
-        validation_fraction: see ``UnlearningDataModule``.
-        validation_heldout_fraction: see ``UnlearningDataModule``.
-        side: see ``UnlearningDataModule``.
-        batch_size: see ``UnlearningDataModule``.
-        eval_batch_size: see ``UnlearningDataModule``.
-        num_workers: see ``UnlearningDataModule``.
-        manifest: see ``UnlearningDataModule``.
+        **kwargs: how the splits are drawn and loaded, as for
+            :class:`~lightning_unlearn.datamodules.UnlearningDataModule`: ``forget_size``, ``seed``,
+            ``target_fraction``, ``test_fraction``, ``probe_fraction``, ``validation_fraction``,
+            ``validation_heldout_fraction``, ``side``, ``batch_size``, ``eval_batch_size``,
+            ``num_workers``, ``manifest``.
 
     Raises:
         ValueError: ``kind`` other than the two OOD-source kinds.
@@ -69,18 +73,7 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
         kind: Literal["ood_foreign", "ood_mislabeled"] = "ood_foreign",
         seq_len: int = 200,
         vocab_size: int = 10_000,
-        forget_size: int | None = None,
-        seed: int = 0,
-        target_fraction: float = 0.5,
-        test_fraction: float = 0.3,
-        probe_fraction: float = 0.01,
-        validation_fraction: float = 0.25,
-        validation_heldout_fraction: float = 0.5,
-        side: Literal["target", "shadow"] = "target",
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        manifest: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         if kind not in ("ood_foreign", "ood_mislabeled"):
             raise ValueError(f"Expected `kind` to be 'ood_foreign' or 'ood_mislabeled' for I.C., but got {kind!r}.")
@@ -89,41 +82,36 @@ class IMDBCustomerReviewDataModule(UnlearningDataModule):
         super().__init__(
             source=imdb,
             kind=kind,
-            forget_size=forget_size,
-            seed=seed,
             ood_source=reviews,
-            target_fraction=target_fraction,
-            test_fraction=test_fraction,
-            probe_fraction=probe_fraction,
-            validation_fraction=validation_fraction,
-            validation_heldout_fraction=validation_heldout_fraction,
-            side=side,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            manifest=manifest,
+            # Settings of other kinds of forget set, fixed here so that they are not options of I.C.
+            split_class=None,
+            ood_label_map=None,
+            flip_source=None,
+            flip_target=None,
+            flip_rate=None,
+            **kwargs,
         )
 
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The vocabulary built on IMDB, shared by both corpora."""
-        if not isinstance(self.source, TextSource):  # pragma: no cover - set in __init__
-            raise RuntimeError("Expected a text source.")
-        return self.source.vocabulary
+
+class _LabelSplitTextDataModule(_TextDataModule):
+    """A text scenario of kind ``ood_label_split``: the classes from ``split_class`` on are the OOD pool."""
+
+    def __init__(self, source: TextSource, split_class: int, **kwargs: Any) -> None:
+        super().__init__(
+            source=source,
+            kind="ood_label_split",
+            split_class=split_class,
+            # Settings of other kinds of forget set, fixed here so that they are not options of the scenario.
+            ood_source=None,
+            ood_label_map=None,
+            flip_source=None,
+            flip_target=None,
+            flip_rate=None,
+            **kwargs,
+        )
 
 
-class _SingleTextSourceDataModule(UnlearningDataModule):
-    """Label-split scenarios over one text source."""
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        """The vocabulary built on the corpus."""
-        if not isinstance(self.source, TextSource):  # pragma: no cover - set in __init__
-            raise RuntimeError("Expected a text source.")
-        return self.source.vocabulary
-
-
-class ReutersDataModule(_SingleTextSourceDataModule):
+class ReutersDataModule(_LabelSplitTextDataModule):
     """Reuters (35-11): topics 0–34 are the task, topics 35–45 the OOD pool (``ood_label_split``).
 
     Stories are 10,000-word bags of words for :class:`~lightning_unlearn.text_models.ReutersMLP`.
@@ -134,18 +122,11 @@ class ReutersDataModule(_SingleTextSourceDataModule):
         vocab_size: vocabulary size, i.e. the bag-of-words width.
         encoding: ``"bag_of_words"`` (default) or ``"sequence"``.
         seq_len: tokens per story for ``encoding="sequence"``.
-        forget_size: see :class:`~lightning_unlearn.datamodules.UnlearningDataModule`.
-        seed: seeds every split.
-        target_fraction: see ``UnlearningDataModule``.
-        test_fraction: see ``UnlearningDataModule``.
-        probe_fraction: see ``UnlearningDataModule``.
-        validation_fraction: see ``UnlearningDataModule``.
-        validation_heldout_fraction: see ``UnlearningDataModule``.
-        side: see ``UnlearningDataModule``.
-        batch_size: see ``UnlearningDataModule``.
-        eval_batch_size: see ``UnlearningDataModule``.
-        num_workers: see ``UnlearningDataModule``.
-        manifest: see ``UnlearningDataModule``.
+        **kwargs: how the splits are drawn and loaded, as for
+            :class:`~lightning_unlearn.datamodules.UnlearningDataModule`: ``forget_size``, ``seed``,
+            ``target_fraction``, ``test_fraction``, ``probe_fraction``, ``validation_fraction``,
+            ``validation_heldout_fraction``, ``side``, ``batch_size``, ``eval_batch_size``,
+            ``num_workers``, ``manifest``.
 
     Example (not run: it needs the Reuters-21578 files in ``data/``):
         >>> dm = ReutersDataModule("data")  # doctest: +SKIP
@@ -160,39 +141,13 @@ class ReutersDataModule(_SingleTextSourceDataModule):
         vocab_size: int = 10_000,
         encoding: TextEncoding = "bag_of_words",
         seq_len: int = 200,
-        forget_size: int | None = None,
-        seed: int = 0,
-        target_fraction: float = 0.5,
-        test_fraction: float = 0.3,
-        probe_fraction: float = 0.01,
-        validation_fraction: float = 0.25,
-        validation_heldout_fraction: float = 0.5,
-        side: Literal["target", "shadow"] = "target",
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        manifest: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            source=ReutersSource(root, seq_len=seq_len, vocab_size=vocab_size, encoding=encoding),
-            kind="ood_label_split",
-            forget_size=forget_size,
-            seed=seed,
-            split_class=split_class,
-            target_fraction=target_fraction,
-            test_fraction=test_fraction,
-            probe_fraction=probe_fraction,
-            validation_fraction=validation_fraction,
-            validation_heldout_fraction=validation_heldout_fraction,
-            side=side,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            manifest=manifest,
-        )
+        source = ReutersSource(root, seq_len=seq_len, vocab_size=vocab_size, encoding=encoding)
+        super().__init__(source, split_class, **kwargs)
 
 
-class NewsgroupsDataModule(_SingleTextSourceDataModule):
+class NewsgroupsDataModule(_LabelSplitTextDataModule):
     """20 Newsgroups (15-5): groups 0–14 are the task, groups 15–19 the OOD pool (``ood_label_split``).
 
     Posts are sequences of 1,000 token ids for :class:`~lightning_unlearn.text_models.NewsCNN`.
@@ -203,18 +158,11 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
         seq_len: tokens per post.
         vocab_size: vocabulary size.
         remove_headers: drop each post's headers.
-        forget_size: see :class:`~lightning_unlearn.datamodules.UnlearningDataModule`.
-        seed: seeds every split.
-        target_fraction: see ``UnlearningDataModule``.
-        test_fraction: see ``UnlearningDataModule``.
-        probe_fraction: see ``UnlearningDataModule``.
-        validation_fraction: see ``UnlearningDataModule``.
-        validation_heldout_fraction: see ``UnlearningDataModule``.
-        side: see ``UnlearningDataModule``.
-        batch_size: see ``UnlearningDataModule``.
-        eval_batch_size: see ``UnlearningDataModule``.
-        num_workers: see ``UnlearningDataModule``.
-        manifest: see ``UnlearningDataModule``.
+        **kwargs: how the splits are drawn and loaded, as for
+            :class:`~lightning_unlearn.datamodules.UnlearningDataModule`: ``forget_size``, ``seed``,
+            ``target_fraction``, ``test_fraction``, ``probe_fraction``, ``validation_fraction``,
+            ``validation_heldout_fraction``, ``side``, ``batch_size``, ``eval_batch_size``,
+            ``num_workers``, ``manifest``.
 
     Example (not run: it needs the 20 Newsgroups files in ``data/``):
         >>> dm = NewsgroupsDataModule("data")  # doctest: +SKIP
@@ -229,33 +177,7 @@ class NewsgroupsDataModule(_SingleTextSourceDataModule):
         seq_len: int = 1_000,
         vocab_size: int = 10_000,
         remove_headers: bool = True,
-        forget_size: int | None = None,
-        seed: int = 0,
-        target_fraction: float = 0.5,
-        test_fraction: float = 0.3,
-        probe_fraction: float = 0.01,
-        validation_fraction: float = 0.25,
-        validation_heldout_fraction: float = 0.5,
-        side: Literal["target", "shadow"] = "target",
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        manifest: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            source=NewsgroupsSource(root, seq_len=seq_len, vocab_size=vocab_size, remove_headers=remove_headers),
-            kind="ood_label_split",
-            forget_size=forget_size,
-            seed=seed,
-            split_class=split_class,
-            target_fraction=target_fraction,
-            test_fraction=test_fraction,
-            probe_fraction=probe_fraction,
-            validation_fraction=validation_fraction,
-            validation_heldout_fraction=validation_heldout_fraction,
-            side=side,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            manifest=manifest,
-        )
+        source = NewsgroupsSource(root, seq_len=seq_len, vocab_size=vocab_size, remove_headers=remove_headers)
+        super().__init__(source, split_class, **kwargs)

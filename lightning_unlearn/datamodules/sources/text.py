@@ -95,12 +95,22 @@ class TextCorpus:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
+def _decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")  # older corpora (20 Newsgroups, CR) are Latin-1
+
+
+def _read_text(path: Path) -> str:
+    return _decode(path.read_bytes())
+
+
+def _train_test_subsets(subsets: tuple[str, ...]) -> tuple[str, ...]:
+    """The chosen official splits, train before test; raises unless a non-empty selection of the two."""
+    if isinstance(subsets, str) or not subsets or any(s not in ("train", "test") for s in subsets):
+        raise ValueError(f"Expected `subsets` to be a non-empty tuple of 'train'/'test', but got {subsets!r}.")
+    return tuple(s for s in ("train", "test") if s in subsets)
 
 
 class TextSource(DataSource):
@@ -299,9 +309,7 @@ class IMDBSource(TextSource):
         subsets: tuple[str, ...] = ("train", "test"),
     ) -> None:
         super().__init__(root, seq_len, vocab_size, vocabulary, encoding, unknown_only)
-        if isinstance(subsets, str) or not subsets or any(s not in ("train", "test") for s in subsets):
-            raise ValueError(f"Expected `subsets` to be a non-empty tuple of 'train'/'test', but got {subsets!r}.")
-        self.subsets: tuple[str, ...] = tuple(s for s in ("train", "test") if s in subsets)
+        self.subsets = _train_test_subsets(subsets)
 
     def read_corpus(self) -> TextCorpus:
         base = self.root / "aclImdb" if (self.root / "aclImdb").is_dir() else self.root
@@ -526,9 +534,7 @@ class NewsgroupsSource(TextSource):
         remove_headers: bool = True,
     ) -> None:
         super().__init__(root, seq_len, vocab_size, vocabulary, encoding, unknown_only)
-        if isinstance(subsets, str) or not subsets or any(s not in ("train", "test") for s in subsets):
-            raise ValueError(f"Expected `subsets` to be a non-empty tuple of 'train'/'test', but got {subsets!r}.")
-        self.subsets: tuple[str, ...] = tuple(s for s in ("train", "test") if s in subsets)
+        self.subsets = _train_test_subsets(subsets)
         self.remove_headers = check_bool("remove_headers", remove_headers)
 
     def _messages(self) -> dict[str, list[tuple[str, str, str]]]:
@@ -556,11 +562,7 @@ class NewsgroupsSource(TextSource):
                     member_subset = parts[0].removeprefix("20news-bydate-")
                     if member_subset in entries:
                         handle = archive.extractfile(member)
-                        raw = b"" if handle is None else handle.read()
-                        try:
-                            text = raw.decode("utf-8")
-                        except UnicodeDecodeError:
-                            text = raw.decode("latin-1")
+                        text = _decode(b"" if handle is None else handle.read())
                         entries[member_subset].append((parts[1], f"'{member.name}' in '{archive_path}'", text))
         except tarfile.TarError as error:
             raise ValueError(

@@ -13,6 +13,14 @@ downloads and extracts, so a ``root`` folder a user already has works as it is:
 :class:`TinyImageNetSource`  ``root/tiny-imagenet-200/`` (local only, never downloaded)
 =========================  ==============================================================
 
+Every source but Tiny ImageNet takes the same arguments: ``root`` (the folder torchvision's
+class takes as ``root``), ``download`` (let :meth:`DataSource.prepare` fetch missing files
+through torchvision; ``False`` by default) and ``subsets`` (which official splits to load, by
+default train and test; they are concatenated training split first, whatever their order). A
+path that is not a ``str`` or ``os.PathLike``, a ``download`` that is not a bool, or ``subsets``
+given as a string raise ``TypeError``; ``subsets`` that is empty, repeats a split, or names an
+unknown split or one without labels raises ``ValueError``.
+
 The files are parsed here with numpy, whole arrays at a time, rather than through
 torchvision's classes: those verify md5 sums, which files written by tests cannot match. The
 results follow torchvision's conventions (upright images, SVHN's label 10 read as digit 0,
@@ -208,6 +216,17 @@ class _DownloadableSource(DataSource):
 
     A subclass names its files (:meth:`_required_files`), reads one split
     (:meth:`_load_split`) and asks torchvision to download (:meth:`_fetch`).
+
+    Args:
+        root: the folder torchvision's dataset class takes as ``root``.
+        download: let :meth:`prepare` download missing files through torchvision.
+        subsets: which official splits to load, out of ``("train", "test")``; they are
+            concatenated training split first, whatever their order here.
+
+    Raises:
+        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
+        ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names one
+            without labels.
     """
 
     #: The dataset's name as people write it, used in messages.
@@ -367,13 +386,7 @@ class MNISTSource(_IdxSource):
 
     Args:
         root: the folder that holds ``MNIST/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the MNIST files in ``data/MNIST/raw``):
         >>> source = MNISTSource("data", subsets=("test",))
@@ -401,13 +414,7 @@ class FashionMNISTSource(_IdxSource):
 
     Args:
         root: the folder that holds ``FashionMNIST/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the Fashion-MNIST files in ``data/FashionMNIST/raw``):
         >>> source = FashionMNISTSource("data")
@@ -479,13 +486,7 @@ class CIFAR10Source(_CIFARSource):
 
     Args:
         root: the folder that holds ``cifar-10-batches-py/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the CIFAR-10 files in ``data/cifar-10-batches-py``):
         >>> source = CIFAR10Source("data", subsets=("train",))
@@ -517,13 +518,7 @@ class CIFAR100Source(_CIFARSource):
 
     Args:
         root: the folder that holds ``cifar-100-python/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the CIFAR-100 files in ``data/cifar-100-python``):
         >>> source = CIFAR100Source("data")
@@ -556,14 +551,8 @@ class STL10Source(_DownloadableSource):
 
     Args:
         root: the folder that holds ``stl10_binary/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names
-            ``"unlabeled"``.
+        download, subsets: as for every image source (see the module docstring); ``"unlabeled"``
+            has no labels and is refused.
 
     Example (not run: it needs the STL-10 files in ``data/stl10_binary``):
         >>> source = STL10Source("data", subsets=("test",))
@@ -625,13 +614,8 @@ class SVHNSource(_DownloadableSource):
 
     Args:
         root: the folder that holds the ``.mat`` files (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
         subsets: which official splits to load, out of ``("train", "test", "extra")``; they
             are concatenated in that order, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
     Example (not run: it needs the SVHN files in ``data/``):
         >>> source = SVHNSource("data", subsets=("train", "extra"))
