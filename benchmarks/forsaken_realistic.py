@@ -4,11 +4,11 @@ Digits, where retraining takes a second, cannot test the Forsaken paper's claim 
 68–158× faster than retraining. This benchmark can (issue 13, "Realistic-scale scenario"):
 
 * **Data.** 60,000 + 10,000 procedurally drawn 28×28 grayscale images in MNIST's idx files
-  (:func:`lightning_unlearn.datamodules.glyphs.make_synthetic_glyphs`, seed 0: ten two-stroke
+  (:func:`lightning_unlearn.datamodules.sources.glyphs.make_synthetic_glyphs`, seed 0: ten two-stroke
   glyph classes with per-point jitter, a random affine, random pen width and ink, stray
   segments, an eraser, pixel noise, and 6 % of the images pulled part-way towards another
   class's glyph under their own label). Written once under ``--data-root``, then read back
-  through :class:`~lightning_unlearn.datamodules.glyphs.SyntheticGlyphsSource` — the MNIST idx
+  through :class:`~lightning_unlearn.datamodules.sources.glyphs.SyntheticGlyphsSource` — the MNIST idx
   reader — by an :class:`~lightning_unlearn.UnlearningDataModule`.
 * **Scenario.** ``ood_label_split`` as in the digits benchmark: glyph classes 0–7 are the task,
   classes 8–9 the OOD pool; ``--forget-fraction`` (default 2 %) of the target's training data
@@ -70,7 +70,7 @@ from torch import nn
 
 from lightning_unlearn import ForsakenModule, TrainingRecipe, UnlearningDataModule, forsaken_unlearn, train_classifier
 from lightning_unlearn.cache import ArtifactCache
-from lightning_unlearn.datamodules.glyphs import GLYPH_NAMES, SyntheticGlyphsSource, make_synthetic_glyphs
+from lightning_unlearn.datamodules.sources.glyphs import GLYPH_NAMES, SyntheticGlyphsSource, make_synthetic_glyphs
 from lightning_unlearn.metrics import ShadowModelOracle, UnlearningReport
 from lightning_unlearn.models import SmallCNN
 

@@ -30,12 +30,13 @@ loss AUC: against the ID test set, original 0.90 / 0.08 and retrained 0.94 / 0.0
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from lightning_unlearn.checks import check_in_range, check_integer
 
 __all__ = [
     "MIAScoreResult",
@@ -43,6 +44,7 @@ __all__ = [
     "binomial_half_width",
     "catastrophic_forgetting_rate",
     "catastrophic_forgetting_rate_from_membership",
+    "check_attack_settings",
     "check_mia_inputs",
     "forgetting_rate",
     "forgetting_rate_from_membership",
@@ -62,15 +64,10 @@ ArrayLike = torch.Tensor | np.ndarray
 
 # ---------------------------------------------------------------------------- counts and rates
 def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
-            value = int(value.item())
-        else:
-            raise TypeError(f"Expected `{name}` to be an integer count, but got {type(value).__name__}.")
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"Expected `{name}` to be a non-negative count, but got {value}.")
-    return value
+    """A count of samples: a non-negative integer, or a one-element integer tensor holding one."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value.item())
+    return check_integer(name, value, minimum=0)
 
 
 def forgetting_rate(bt: int, bf: int, af: int) -> float:
@@ -470,29 +467,48 @@ def true_positive_rate_at(labels: ArrayLike, scores: ArrayLike, false_positive_r
     return roc_point_at(labels, scores, false_positive_rate)[0]
 
 
-def _prepare_attack_data(
+def check_attack_settings(n_splits: int, low_fpr: float) -> None:
+    """Check the settings of the MIA attack: ``n_splits`` folds (at least 2) and ``low_fpr`` in (0, 1).
+
+    Raises:
+        TypeError: ``n_splits`` is not an integer, or ``low_fpr`` not a number.
+        ValueError: ``n_splits`` below 2, or ``low_fpr`` outside (0, 1).
+
+    Example:
+        >>> check_attack_settings(n_splits=1, low_fpr=0.01)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `n_splits` to be at least 2, but got 1.
+    """
+    check_integer("n_splits", n_splits, 2)
+    check_in_range("low_fpr", low_fpr, 0.0, 1.0, include_low=False, include_high=False)
+
+
+def check_mia_inputs(
     member_losses: ArrayLike,
     nonmember_losses: ArrayLike,
     *,
-    member_confidences: ArrayLike | None,
-    nonmember_confidences: ArrayLike | None,
-    member_labels: ArrayLike | None,
-    nonmember_labels: ArrayLike | None,
-    n_splits: int,
-    seed: int,
-    low_fpr: float,
+    member_confidences: ArrayLike | None = None,
+    nonmember_confidences: ArrayLike | None = None,
+    member_labels: ArrayLike | None = None,
+    nonmember_labels: ArrayLike | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    low_fpr: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray, int, int, bool]:
-    """Validate :func:`mia_score`'s inputs and build the size-balanced attack data set.
+    """Validate :func:`mia_score`'s inputs and build its size-balanced attack data set, without fitting.
+
+    It raises exactly what :func:`mia_score` raises for the same arguments (``mia_score`` calls
+    it first). Under DDP the ranks that do not fit the attack call it on the same gathered
+    data, so a bad input fails on every rank instead of leaving them waiting for a broadcast.
 
     Returns:
         ``(features, is_member, num_members, num_nonmembers, class_matched)``; members first.
+
+    Raises:
+        TypeError, ValueError: see :func:`mia_score`.
     """
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int):
-        raise TypeError(f"Expected `n_splits` to be an integer, but got {type(n_splits).__name__}.")
-    if n_splits < 2:
-        raise ValueError(f"Expected `n_splits` to be at least 2, but got {n_splits}.")
-    if not 0.0 < low_fpr < 1.0:
-        raise ValueError(f"Expected `low_fpr` to be in (0, 1), but got {low_fpr}.")
+    check_attack_settings(n_splits, low_fpr)
     for kind, member_value, nonmember_value in (
         ("confidences", member_confidences, nonmember_confidences),
         ("labels", member_labels, nonmember_labels),
@@ -522,36 +538,6 @@ def _prepare_attack_data(
     features = np.concatenate([member_features[member_positions], nonmember_features[nonmember_positions]])
     is_member = np.concatenate([np.ones(group_size, dtype=np.int64), np.zeros(group_size, dtype=np.int64)])
     return features, is_member, len(member_features), len(nonmember_features), member_label_array is not None
-
-
-def check_mia_inputs(
-    member_losses: ArrayLike,
-    nonmember_losses: ArrayLike,
-    *,
-    member_confidences: ArrayLike | None = None,
-    nonmember_confidences: ArrayLike | None = None,
-    member_labels: ArrayLike | None = None,
-    nonmember_labels: ArrayLike | None = None,
-    n_splits: int = 5,
-    seed: int = 0,
-    low_fpr: float = 0.01,
-) -> None:
-    """Raise exactly what :func:`mia_score` would raise for these inputs, without fitting the attack.
-
-    Under DDP the ranks that do not fit the attack call this on the same gathered data, so a
-    bad input fails on every rank instead of leaving them waiting for a broadcast.
-    """
-    _prepare_attack_data(
-        member_losses,
-        nonmember_losses,
-        member_confidences=member_confidences,
-        nonmember_confidences=nonmember_confidences,
-        member_labels=member_labels,
-        nonmember_labels=nonmember_labels,
-        n_splits=n_splits,
-        seed=seed,
-        low_fpr=low_fpr,
-    )
 
 
 def mia_score(
@@ -621,7 +607,7 @@ def mia_score(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    features, is_member, num_members, num_nonmembers, matched = _prepare_attack_data(
+    features, is_member, num_members, num_nonmembers, matched = check_mia_inputs(
         member_losses,
         nonmember_losses,
         member_confidences=member_confidences,

@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_unlearn.cache import ArtifactCache, CachedValue
+from lightning_unlearn.checks import check_integer
 from lightning_unlearn.datamodules.base import SplitDataset, UnlearningDataModule
 from lightning_unlearn.datamodules.splits import Split
 from lightning_unlearn.inference import predict
@@ -74,17 +75,8 @@ MIN_REFERENCE_MODELS = 4
 
 
 def _check_settings(num_models: object, seed: object) -> None:
-    if isinstance(num_models, bool) or not isinstance(num_models, int):
-        raise TypeError(f"Expected `num_models` to be an integer, but got {type(num_models).__name__}.")
-    if num_models < MIN_REFERENCE_MODELS:
-        raise ValueError(
-            f"Expected `num_models` to be at least {MIN_REFERENCE_MODELS} (two IN and two OUT models per candidate),"
-            f" but got {num_models}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Expected `seed` to be an integer, but got {type(seed).__name__}.")
-    if seed < 0:
-        raise ValueError(f"Expected `seed` to be non-negative, but got {seed}.")
+    check_integer("num_models", num_models, MIN_REFERENCE_MODELS, reason="two IN and two OUT models per candidate")
+    check_integer("seed", seed, minimum=0)
 
 
 def inclusion_matrix(num_models: int, num_candidates: int, seed: int) -> torch.Tensor:

@@ -45,7 +45,6 @@ Reading of the paper made here (the paper leaves the generator's architecture op
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,8 +60,10 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_unlearn.checks import check_integer, check_non_negative, check_positive
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_network
+from lightning_unlearn.storage import atomic_write
 from lightning_unlearn.trainers import DeviceSettings
 
 __all__ = [
@@ -88,22 +89,6 @@ _PER_SAMPLE_BUDGET = 2**25
 def default_generator_optimizer(params: Iterable[Any]) -> torch.optim.Optimizer:
     """Adam with learning rate 0.01: the default optimiser of the mask-gradient generator."""
     return torch.optim.Adam(params, lr=1e-2)
-
-
-def _check_number(name: str, value: object) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-    if not math.isfinite(value):
-        raise ValueError(f"Expected `{name}` to be finite, but got {value!r}.")
-    return float(value)
-
-
-def _check_integer(name: str, value: object, minimum: int, meaning: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` ({meaning}) to be at least {minimum}, but got {value}.")
-    return value
 
 
 # ---------------------------------------------------------------------------- the maths
@@ -443,24 +428,18 @@ class ForsakenModule(UnlearningMethod):
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
         super().__init__(target)
-        self.iterations = _check_integer("iterations", iterations, 1, "T, the number of iterations")
-        self.xi = _check_number("xi", xi)
-        if self.xi <= 0:
-            raise ValueError(f"Expected `xi` (ξ, the forgetting coefficient) to be positive, but got {xi!r}.")
-        self.penalty_weight = _check_number("penalty_weight", penalty_weight)
-        if self.penalty_weight < 0:
-            raise ValueError(
-                f"Expected `penalty_weight` (λ, the sparsity penalty) to be non-negative, but got {penalty_weight!r}."
-            )
+        self.iterations = check_integer("iterations", iterations, meaning="T, the number of iterations")
+        self.xi = check_positive("xi", xi, meaning="ξ, the forgetting coefficient")
+        self.penalty_weight = check_non_negative("penalty_weight", penalty_weight, meaning="λ, the sparsity penalty")
         if not isinstance(dynamic_penalty, bool):
             raise TypeError(f"Expected `dynamic_penalty` to be a boolean, but got {type(dynamic_penalty).__name__}.")
-        self.probe_size = None if probe_size is None else _check_integer("probe_size", probe_size, 1, "samples of D0")
+        self.probe_size = (
+            None if probe_size is None else check_integer("probe_size", probe_size, meaning="samples of D0")
+        )
         if posterior not in POSTERIOR_KINDS:
             raise ValueError(f"Expected `posterior` to be one of {list(POSTERIOR_KINDS)}, but got {posterior!r}.")
-        self.neighbours = _check_integer("neighbours", neighbours, 1, "reference samples per forget sample")
-        self.initial_gain = _check_number("initial_gain", initial_gain)
-        if self.initial_gain <= 0:
-            raise ValueError(f"Expected `initial_gain` to be positive, but got {initial_gain!r}.")
+        self.neighbours = check_integer("neighbours", neighbours, meaning="reference samples per forget sample")
+        self.initial_gain = check_positive("initial_gain", initial_gain)
         if not callable(optimizer):
             raise TypeError(f"Expected `optimizer` to be callable, but got {type(optimizer).__name__}.")
         self.save_hyperparameters(ignore=["target", "optimizer"])
@@ -819,10 +798,7 @@ class ForsakenModule(UnlearningMethod):
         Returns:
             The path written.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.unlearned_model().state_dict(), path)
-        return path
+        return atomic_write(path, lambda file: torch.save(self.unlearned_model().state_dict(), file))
 
     def macforget_gradient(self, server_lr: float, batch_size: int) -> dict[str, torch.Tensor]:
         """MacForget (Algorithm 2): the accumulated mask gradient as an ordinary gradient ``μ' = (n0/η)·μ``.
@@ -860,10 +836,8 @@ class ForsakenModule(UnlearningMethod):
             >>> all(torch.allclose(p, theta_t[name], atol=1e-6) for name, p in server.named_parameters())
             True
         """
-        eta = _check_number("server_lr", server_lr)
-        if eta <= 0:
-            raise ValueError(f"Expected `server_lr` (η) to be positive, but got {server_lr!r}.")
-        n0 = _check_integer("batch_size", batch_size, 1, "n0, the server's batch size")
+        eta = check_positive("server_lr", server_lr, meaning="η")
+        n0 = check_integer("batch_size", batch_size, meaning="n0, the server's batch size")
         return {name: m.detach() * (n0 / eta) for name, m in self._accumulated().items()}
 
 

@@ -65,7 +65,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +82,7 @@ from torchmetrics import Metric
 from tqdm.auto import tqdm
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
+from lightning_unlearn.storage import atomic_write, atomic_write_text
 from lightning_unlearn.training import TrainingRecipe
 
 __all__ = [
@@ -290,21 +290,6 @@ def _barrier() -> None:
         torch.distributed.barrier()
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    """Write ``path`` through a temporary file in the same folder, then rename: never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb" if binary else "w") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _save_checkpoint(path: Path, shard: int, step: int, num_samples: int, backbone: nn.Module) -> None:
     payload = {
         "format": _CHECKPOINT_FORMAT,
@@ -313,7 +298,7 @@ def _save_checkpoint(path: Path, shard: int, step: int, num_samples: int, backbo
         "num_samples": num_samples,
         "state_dict": {name: tensor.detach().clone() for name, tensor in backbone.state_dict().items()},
     }
-    _atomic_write(path, lambda file: torch.save(payload, file))
+    atomic_write(path, lambda file: torch.save(payload, file))
 
 
 @contextlib.contextmanager
@@ -579,7 +564,7 @@ class SISAEnsemble:
                     f" it holds one built with other settings or data: {saved.get('settings')}. Use another folder."
                 )
         elif _distributed()[0] == 0:
-            _atomic_write(path, lambda file: file.write(json.dumps(manifest)), binary=False)
+            atomic_write_text(path, json.dumps(manifest))
 
     def _read_forgotten(self) -> list[int]:
         path = self.checkpoint_dir / _LOG_NAME

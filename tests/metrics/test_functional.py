@@ -50,10 +50,10 @@ def test_forgetting_rate_accepts_numpy_and_tensor_counts() -> None:
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
-        ({"bt": -1, "bf": 0, "af": 0}, ValueError, r"Expected `bt` to be a non-negative count, but got -1\."),
+        ({"bt": -1, "bf": 0, "af": 0}, ValueError, r"Expected `bt` to be a non-negative integer, but got -1\."),
         ({"bt": 5, "bf": 5, "af": 11}, ValueError, r"Expected `af` to be at most bt \+ bf = 10 .*but got 11\."),
-        ({"bt": 2.5, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer count, but got float\."),
-        ({"bt": True, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer count, but got bool\."),
+        ({"bt": 2.5, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer, but got float\."),
+        ({"bt": True, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer, but got bool\."),
     ],
 )
 def test_forgetting_rate_rejects_bad_counts(arguments: dict, error: type[Exception], message: str) -> None:
@@ -88,7 +88,7 @@ def test_catastrophic_forgetting_rate() -> None:
     after = torch.tensor([True, False, True, True, True])
     # BT.train = 4, AT.train = 4: one member lost, one gained  →  0.
     assert catastrophic_forgetting_rate_from_membership(before, after) == 0.0
-    with pytest.raises(ValueError, match=r"Expected `at_train` to be a non-negative count, but got -2\."):
+    with pytest.raises(ValueError, match=r"Expected `at_train` to be a non-negative integer, but got -2\."):
         catastrophic_forgetting_rate(bt_train=3, at_train=-2)
     with pytest.raises(ValueError, match=r"Expected the retained training data to be non-empty, but got 0 samples\."):
         catastrophic_forgetting_rate_from_membership(torch.ones(0, dtype=torch.bool), torch.ones(0, dtype=torch.bool))

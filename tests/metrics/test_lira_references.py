@@ -69,7 +69,7 @@ def test_candidates_are_forget_heldout_and_validation_heldout(datamodule: Digits
         (dict(num_models=2), ValueError, r"Expected `num_models` to be at least 4 \(two IN and two OUT models per"),
         (dict(num_models=4.0), TypeError, r"Expected `num_models` to be an integer, but got float"),
         (dict(num_models=True), TypeError, r"Expected `num_models` to be an integer, but got bool"),
-        (dict(seed=-1), ValueError, r"Expected `seed` to be non-negative, but got -1"),
+        (dict(seed=-1), ValueError, r"Expected `seed` to be a non-negative integer, but got -1"),
     ],
 )
 def test_bad_settings_fail_before_training(

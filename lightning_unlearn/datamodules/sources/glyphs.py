@@ -5,7 +5,7 @@ unlearning benchmark at a realistic scale needs tens of thousands of images that
 work to classify. :func:`make_synthetic_glyphs` draws them, deterministically from a seed, and
 writes them in exactly the on-disk layout torchvision gives MNIST (four idx files of unsigned
 bytes), so they are read by the same code as MNIST: :class:`SyntheticGlyphsSource` is
-:class:`~lightning_unlearn.datamodules.vision.MNISTSource` pointed at another folder, under
+:class:`~lightning_unlearn.datamodules.sources.vision.MNISTSource` pointed at another folder, under
 another name.
 
 How an image is made (every random draw comes from ``numpy.random.default_rng`` seeded by
@@ -49,14 +49,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lightning_unlearn.datamodules.vision import MNISTSource
+from lightning_unlearn.checks import check_integer
+from lightning_unlearn.datamodules.sources.vision import MNISTSource
+from lightning_unlearn.storage import atomic_write
 
 __all__ = [
     "GLYPH_NAMES",
@@ -249,16 +250,8 @@ def write_idx_ubyte(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (0x00000800 + array.ndim).to_bytes(4, "big") + np.asarray(array.shape, dtype=">u4").tobytes()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(header)
-            file.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    data = np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    return atomic_write(path, lambda file: (file.write(header), file.write(data)))
 
 
 @dataclass(frozen=True)
@@ -276,14 +269,6 @@ class GlyphFiles:
     train_labels: torch.Tensor
     test_labels: torch.Tensor
     written: bool
-
-
-def _check_size(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` to be at least {minimum}, but got {value:,}.")
-    return value
 
 
 def _balanced_labels(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -320,14 +305,14 @@ def make_synthetic_glyphs(
         ValueError: a size below 10 (one image per class), a negative ``seed``, or
             ``ambiguous_fraction`` outside ``[0, 1]``.
     """
-    _check_size("train_size", train_size, len(GLYPH_NAMES))
-    _check_size("test_size", test_size, len(GLYPH_NAMES))
-    _check_size("seed", seed, 0)
+    check_integer("train_size", train_size, len(GLYPH_NAMES))
+    check_integer("test_size", test_size, len(GLYPH_NAMES))
+    check_integer("seed", seed, 0)
     if not 0.0 <= ambiguous_fraction <= 1.0:
         raise ValueError(f"Expected `ambiguous_fraction` to be in [0, 1], but got {ambiguous_fraction!r}.")
     folder = Path(root) / SyntheticGlyphsSource.folder / "raw"
     settings = {
-        "generator": "lightning_unlearn.datamodules.glyphs",
+        "generator": "lightning_unlearn.datamodules.sources.glyphs",
         "version": GENERATOR_VERSION,
         "train_size": train_size,
         "test_size": test_size,
@@ -388,4 +373,4 @@ class SyntheticGlyphsSource(MNISTSource):
         return f"{type(self).__name__}(root={str(self.root)!r}, subsets={self.subsets})"
 
     def _hint(self) -> str:
-        return "Write them with lightning_unlearn.datamodules.glyphs.make_synthetic_glyphs(root) first."
+        return "Write them with lightning_unlearn.datamodules.sources.glyphs.make_synthetic_glyphs(root) first."
