@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lightning_unlearn.datamodules.sources.vision import MNISTSource
 
 from lightning_unlearn import UnlearningDataModule
 from lightning_unlearn.datamodules.sources.glyphs import (
@@ -18,6 +17,7 @@ from lightning_unlearn.datamodules.sources.glyphs import (
     render_glyphs,
     write_idx_ubyte,
 )
+from lightning_unlearn.datamodules.sources.vision import MNISTSource
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
