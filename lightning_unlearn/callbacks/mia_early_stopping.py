@@ -95,7 +95,7 @@ class MIAEarlyStopping(Callback):
         True
 
         In a run, with a module that logs the monitored figures (e.g. ``FNNModule``):
-        ``L.Trainer(callbacks=[stopper]).fit(fnn)``, then ``stopper.accepted_epoch`` and
+        ``L.Trainer(callbacks=[stopper]).fit(fnn, datamodule=dm)``, then ``stopper.accepted_epoch`` and
         ``stopper.best_state``.
     """
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_unlearn.checks import check_in_range, check_integer, check_positive
 from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID, Vocabulary
 from lightning_unlearn.language.corpus import BOS, EOS
+from lightning_unlearn.trainers import DeviceSettings, build_trainer
 
 __all__ = [
     "LSTMLanguageModel",
@@ -171,9 +172,10 @@ def train_language_model(
     hidden_size: int = 128,
     seed: int = 0,
     progress: bool = False,
+    device_settings: DeviceSettings | None = None,
     **trainer_kwargs: Any,
 ) -> TrainedLanguageModel:
-    """Train a fresh :class:`LSTMLanguageModel` on ``sentences`` (on CPU unless told otherwise).
+    """Train a fresh :class:`LSTMLanguageModel` on ``sentences``.
 
     Args:
         sentences: the training corpus (canaries inserted, or not).
@@ -185,7 +187,8 @@ def train_language_model(
         embedding_dim: width of the token embeddings.
         hidden_size: width of each LSTM layer.
         seed: seeds initialisation and the order of batches.
-        progress: show Lightning's progress bar.
+        progress: show a progress bar on stderr.
+        device_settings: where it trains (default: ``accelerator="auto"``, one device).
         **trainer_kwargs: anything else for :class:`lightning.Trainer`.
 
     Returns:
@@ -211,17 +214,7 @@ def train_language_model(
         shuffle=True,
         generator=torch.Generator().manual_seed(seed),
     )
-    settings: dict[str, Any] = dict(
-        max_epochs=epochs,
-        accelerator="cpu",  # TRAINER-FACTORY: this Trainer is built here, on CPU, until the shared factory builds it
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-    )
-    settings.update(trainer_kwargs)
-    trainer = L.Trainer(**settings)
+    trainer = build_trainer(device_settings, progress_bar=progress, **{"max_epochs": epochs, **trainer_kwargs})
     start = time.perf_counter()
     trainer.fit(model, train_dataloaders=loader)
     seconds = time.perf_counter() - start
