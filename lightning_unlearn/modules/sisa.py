@@ -66,8 +66,7 @@ import logging
 import math
 import os
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +82,7 @@ from tqdm.auto import tqdm
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.storage import atomic_write, atomic_write_text
+from lightning_unlearn.trainers import quiet_lightning
 from lightning_unlearn.training import TrainingRecipe
 
 __all__ = [
@@ -299,26 +299,6 @@ def _save_checkpoint(path: Path, shard: int, step: int, num_samples: int, backbo
         "state_dict": {name: tensor.detach().clone() for name, tensor in backbone.state_dict().items()},
     }
     atomic_write(path, lambda file: torch.save(payload, file))
-
-
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's per-fit banners: one SISA run makes S × R fits."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-            warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
-            warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-            warnings.filterwarnings("ignore", message="Full backward hook is firing")  # Opacus's per-sample hooks
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _as_index_array(indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -685,7 +665,7 @@ class SISAEnsemble:
         trained: dict[int, int] = {}
         rank, _ = _distributed()
         with (
-            _quiet_lightning(),
+            quiet_lightning(),
             tqdm(
                 total=total, desc="SISA slices", unit="slice", disable=not self.progress_bar or rank != 0 or total == 0
             ) as bar,
