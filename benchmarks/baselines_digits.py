@@ -395,14 +395,16 @@ def _run_seed(seed: int, shards: int, slices: int, repeats: int, sweeps: bool) -
         f" {_accuracy(sisa_before, dm, 'test'):.3f}, forget accuracy {_accuracy(sisa_before, dm, 'forget'):.3f}."
     )
     num_parameters = sum(p.numel() for p in sisa_before.constituents[0].parameters())
-    sigmas = sorted({round(v, 3) for v in first_dp.dp_noise_multipliers.values()})
+    sigmas = [round(v, 2) for v in first_dp.dp_step_noise_multipliers[0]]
     dp_gap = report.model("SISA").test_accuracy - report.model("SISA-DP").test_accuracy
     dp_verdict = "PASS" if dp_gap <= 0.05 else "FAIL"
     print(
         f"SISA-DP (DP-SGD, Opacus): target ε = {first_dp.dp_epsilon:g}, δ = {first_dp.dp_delta:g} per constituent;"
         f" spent ε by the RDP accountant, per shard: {[round(v, 3) for v in first_dp.dp_spent_epsilon.values()]};"
-        f" noise multiplier {sigmas}, per-sample clip {first_dp.dp_clip_norm:g}, expected batch"
-        f" {first_dp.dp_batch_size}; ensemble trained in {_seconds(dp_training_seconds)} s. Test accuracy"
+        f" noise multiplier of shard 0's steps {sigmas} ({first_dp.dp_noise_schedule}), per-sample clip"
+        f" {first_dp.dp_clip_norm:g}, expected batch"
+        f" {first_dp.dp_batch_size}, Adam lr {first_dp.dp_learning_rate or recipe.learning_rate:g};"
+        f" ensemble trained in {_seconds(dp_training_seconds)} s. Test accuracy"
         f" {report.model('SISA-DP').test_accuracy:.3f} vs plain SISA's {report.model('SISA').test_accuracy:.3f}"
         f" (target: within 0.05) → {dp_verdict}."
     )

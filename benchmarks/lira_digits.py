@@ -12,12 +12,10 @@ Per seed (the splits, the recipe and every method share it), with the default
 2. finetune, Forsaken with the main job's settings, FNN and SISA through the pipeline's
    :data:`~lightning_unlearn.pipeline.METHODS` adapters;
 3. :meth:`~lightning_unlearn.metrics.UnlearningReport.evaluate` with ``lira=``: for every model,
-   forget vs ``heldout``, the population MIA (score, AUC, TPR at 1 % FPR as the report gives it:
-   the mean over its five folds, each with a fifth of the negatives) and LiRA (AUC, TPR at 1 % and
-   0.1 % FPR over all 179 negatives). Because the report's population TPR is a per-fold mean over
-   ~36 negatives (zero false positives allowed in each fold, i.e. an FPR budget of ~2.8 %), the
-   table also gives the population attack's TPR at 1 % FPR over all 179 negatives
-   (``pop TPR pooled``): its five folds' out-of-fold scores pooled into one ROC, as LiRA's is.
+   forget vs ``heldout``, the population MIA (score, AUC, and TPR at 1 % FPR as the report gives
+   it: its five folds' out-of-fold scores pooled, one threshold over all the non-members of its
+   class-matched groups, with the FPR that threshold achieved) and LiRA (AUC, TPR at 1 % and 0.1 %
+   FPR over all 179 negatives).
 
 Then, once (first seed): the per-epoch cost of the callback's LiRA against its population MIA —
 ``update`` + ``compute`` on the validation pair's logits (forget vs ``validation_heldout``, what
@@ -39,13 +37,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
-from lightning_unlearn.inference import Predictions
-from lightning_unlearn.metrics import MIAScore, ShadowModelOracle, UnlearningReport, membership_features
-from lightning_unlearn.metrics.functional import true_positive_rate_at
+from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
+from lightning_unlearn.metrics import MIAScore, ShadowModelOracle, UnlearningReport
 from lightning_unlearn.metrics.lira import LiRAReferenceStatistics
 from lightning_unlearn.metrics.lira_references import lira_references
 from lightning_unlearn.metrics.lira_score import LiRAScore
@@ -54,31 +49,6 @@ from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, ExperimentConte
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
 #: The methods compared, with the main job's settings.
 COMPARED = ("finetune", "forsaken", "fnn", "sisa")
-
-
-def pooled_population_attack(forget: Predictions, heldout: Predictions, seed: int) -> tuple[float, float]:
-    """The population attack's AUC and TPR at 1 % FPR over *all* negatives: out-of-fold scores pooled.
-
-    The same attack as :func:`~lightning_unlearn.metrics.mia_score` (standardised logistic
-    regression on loss and logit-scaled confidence, 5 seeded stratified folds), every sample
-    scored by the fold that did not train on it, then one ROC over every member and non-member.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    columns = []
-    for group in (forget, heldout):
-        losses, confidences = membership_features(group.logits, group.targets)
-        columns.append(torch.stack([losses, confidences], dim=1).numpy())
-    features = np.concatenate(columns)
-    is_member = np.concatenate([np.ones(len(forget), dtype=np.int64), np.zeros(len(heldout), dtype=np.int64)])
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    attack = make_pipeline(StandardScaler(), LogisticRegression())
-    scores = cross_val_predict(attack, features, is_member, cv=folds, method="predict_proba")[:, 1]
-    return float(roc_auc_score(is_member, scores)), true_positive_rate_at(is_member, scores, 0.01)
 
 
 def evaluate_seed(seed: int, num_models: int, cache_dir: Path, work_dir: Path) -> dict[str, Any]:
@@ -115,13 +85,8 @@ def evaluate_seed(seed: int, num_models: int, cache_dir: Path, work_dir: Path) -
     report = UnlearningReport.evaluate(
         datamodule, oracle, original=target, retrained=retrained, unlearned=unlearned, mia_seed=seed, lira=references
     )
-    models = {"original": target, **unlearned, "retrained": retrained}
     rows = []
     for evaluation in report.models:
-        model = models[evaluation.name]
-        forget = predict(model, datamodule.dataloader("forget"))
-        heldout = predict(model, datamodule.dataloader("heldout"))
-        _, pooled_tpr = pooled_population_attack(forget, heldout, seed)
         assert evaluation.lira is not None
         rows.append(
             {
@@ -129,8 +94,9 @@ def evaluate_seed(seed: int, num_models: int, cache_dir: Path, work_dir: Path) -
                 "model": evaluation.name,
                 "pop MIA": evaluation.mia.score,
                 "pop AUC": evaluation.mia.auc,
-                "pop TPR fold-mean": evaluation.mia.tpr_at_low_fpr,
-                "pop TPR pooled": pooled_tpr,
+                "pop TPR@1%": evaluation.mia.tpr_at_low_fpr,
+                "pop FPR": evaluation.mia.achieved_fpr,
+                "pop negatives": evaluation.mia.group_size,
                 "LiRA AUC": evaluation.lira.auc,
                 "LiRA TPR@1%": evaluation.lira.tpr_at_1pct_fpr,
                 "LiRA TPR@0.1%": evaluation.lira.tpr_at_0_1pct_fpr,
@@ -184,8 +150,8 @@ def _batches(model: torch.nn.Module, datamodule: DigitsDataModule, split: str) -
 COLUMNS = (
     "pop MIA",
     "pop AUC",
-    "pop TPR fold-mean",
-    "pop TPR pooled",
+    "pop TPR@1%",
+    "pop FPR",
     "LiRA AUC",
     "LiRA TPR@1%",
     "LiRA TPR@0.1%",
@@ -236,10 +202,12 @@ def main() -> None:
         chosen = [row for r in results for row in r["rows"] if row["model"] == name]
         means.append({"model": name, **{key: statistics.mean(row[key] for row in chosen) for key in COLUMNS}})
     _print_table(means, "model")
+    negatives = sorted({row["pop negatives"] for r in results for row in r["rows"]})
     print(
-        "\npop TPR fold-mean: the report's population TPR@1%FPR (mean over 5 folds of ~36 negatives, zero false"
-        " positives each);\npop TPR pooled and LiRA TPR: over all 179 negatives (1 false positive allowed at 1 %, none"
-        " at 0.1 %: below 1/179 = 0.56 % FPR is not measurable)."
+        "\npop TPR@1%: the report's population TPR@1%FPR, its 5 folds' out-of-fold scores pooled, one threshold over"
+        f" the {'/'.join(map(str, negatives))} non-members of its class-matched groups;\npop FPR: the FPR that"
+        " threshold achieved. LiRA TPR: over all 179 negatives (1 false positive allowed at 1 %, none at 0.1 %:"
+        " below 1/179 = 0.56 % FPR is not measurable)."
     )
     print("\nReference models (trained once per seed, then cached):")
     for seed, r in zip(arguments.seeds, results):

@@ -14,7 +14,7 @@ Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--se
 2. **Canary exposure** in a two-layer LSTM language model trained on the package's synthetic
    corpus with canaries ``my secret number is d d d d d`` (|R| = 10⁵) inserted k times. Half of
    them are forgotten with Forsaken (the LM read as a next-token classifier, see
-   :mod:`lightning_unlearn.exposure`); exposure (exact, Eq. 8, and the skew-normal estimate,
+   :mod:`lightning_unlearn.language`); exposure (exact, Eq. 8, and the skew-normal estimate,
    Eq. 9) before, across iterations (Fig. 12) and after, the LM's test perplexity before and
    after, and the same figures for a language model retrained without the forgotten canaries.
    Target: mean exposure of the forgotten canaries below 10 bits, test perplexity up
@@ -45,8 +45,8 @@ import torch
 from torch import nn
 
 from lightning_unlearn import TrainingRecipe, predict, train_classifier
-from lightning_unlearn.datamodules.text import ReutersDataModule
-from lightning_unlearn.exposure import (
+from lightning_unlearn.datamodules import ReutersDataModule
+from lightning_unlearn.language import (
     build_lm_vocabulary,
     insert_canaries,
     make_canaries,

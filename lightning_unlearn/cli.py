@@ -83,7 +83,7 @@ def _experiment(args: Sequence[str]) -> None:
     from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch.loggers import Logger
 
-    import lightning_unlearn.datamodules.vision  # noqa: F401  (its sources by short name: --data.source MNISTSource)
+    import lightning_unlearn.datamodules.sources  # noqa: F401  (its sources by short name: --data.source MNISTSource)
     from lightning_unlearn.pipeline import DEFAULT_METHODS, METHODS, run_experiment
     from lightning_unlearn.run_record import write_config
     from lightning_unlearn.training import TrainingRecipe
@@ -173,7 +173,9 @@ def _with_default_data(args: list[str]) -> list[str]:
 
     from lightning_unlearn.datamodules.digits import DigitsDataModule
 
-    digits_settings = set(inspect.signature(DigitsDataModule.__init__).parameters) - {"self"}
+    # DigitsDataModule forwards every other setting of UnlearningDataModule (its `source` is fixed).
+    forwarded = set(inspect.signature(UnlearningDataModule.__init__).parameters) - {"source"}
+    digits_settings = (set(inspect.signature(DigitsDataModule.__init__).parameters) | forwarded) - {"self", "kwargs"}
     chosen = False
     for position, argument in enumerate(args):
         option = argument.partition("=")[0]
@@ -231,9 +233,9 @@ def _data_sources() -> list[tuple[type, str]]:
     """Every public, concrete :class:`DataSource`, the bundled one first, then vision, then text; with its summary."""
     import inspect
 
-    from lightning_unlearn.datamodules import DataSource, sources, text, vision
+    from lightning_unlearn.datamodules.sources import DataSource, digits, text, vision
 
-    order = [sources.__name__, vision.__name__, text.__name__]
+    order = [digits.__name__, vision.__name__, text.__name__]
     found: list[type] = []
 
     def visit(parent: type) -> None:

@@ -375,8 +375,8 @@ def _check_settings(name: str, spec: MethodSettings, settings: Mapping[str, Any]
     if "class_path" in settings or "init_args" in settings:
         raise ValueError(
             f"Expected the settings of `{name}` to be keyword arguments of {spec.receiver_name}, such as"
-            f" {{{name}: {{{_example_key(spec)}: ...}}}}, but got `class_path`/`init_args`: a method is chosen by"
-            " its short name, and its class is fixed."
+            f" {{{name}: {{{_example_key(spec)}: ...}}}}, but got `class_path`/`init_args`: a built-in method's class"
+            f" is fixed; give a class of your own a name of its own, e.g. {{my_{name}: {{class_path: ...}}}}."
         )
     parameters = spec.parameters()
     added = [key for key in (*spec.extra, *spec.nested) if key not in _parameters(_resolve(spec.receiver))]

@@ -12,17 +12,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lightning_unlearn.checks import check_in_range, check_integer
+
 __all__ = ["MLP", "VGG16", "LinearSVM", "LogisticRegression", "LossName", "SmallCNN", "count_parameters"]
 
 LossName = Literal["cross_entropy", "hinge"]
-
-
-def _positive(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value}.")
-    return value
 
 
 class MLP(nn.Sequential):
@@ -44,14 +38,13 @@ class MLP(nn.Sequential):
     def __init__(
         self, in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.0
     ) -> None:
-        _positive("in_features", in_features)
-        _positive("num_classes", num_classes)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Expected `dropout` to be in [0, 1), but got {dropout}.")
+        check_integer("in_features", in_features)
+        check_integer("num_classes", num_classes)
+        check_in_range("dropout", dropout, 0.0, 1.0, include_high=False)
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for size in hidden:
-            layers += [nn.Linear(width, _positive("hidden", size)), nn.ReLU()]
+            layers += [nn.Linear(width, check_integer("hidden", size)), nn.ReLU()]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
@@ -78,9 +71,9 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, image_size: int, hidden: int = 128) -> None:
         super().__init__()
-        _positive("in_channels", in_channels)
-        _positive("num_classes", num_classes)
-        _positive("image_size", image_size)
+        check_integer("in_channels", in_channels)
+        check_integer("num_classes", num_classes)
+        check_integer("image_size", image_size)
         if image_size < 4:
             raise ValueError(f"Expected `image_size` to be at least 4 (two 2×2 poolings), but got {image_size}.")
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
@@ -95,7 +88,7 @@ class SmallCNN(nn.Module):
         side = image_size // 4
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64 * side * side, _positive("hidden", hidden)),
+            nn.Linear(64 * side * side, check_integer("hidden", hidden)),
             nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
@@ -125,8 +118,8 @@ class VGG16(nn.Module):
         super().__init__()
         from torchvision.models import vgg16_bn
 
-        _positive("num_classes", num_classes)
-        _positive("in_channels", in_channels)
+        check_integer("num_classes", num_classes)
+        check_integer("in_channels", in_channels)
         self.num_classes = num_classes
         features = vgg16_bn(weights=None).features
         if in_channels != 3:
@@ -163,9 +156,8 @@ class LogisticRegression(nn.Sequential):
     default_loss: LossName = "cross_entropy"
 
     def __init__(self, in_features: int, num_classes: int) -> None:
-        super().__init__(
-            nn.Flatten(), nn.Linear(_positive("in_features", in_features), _positive("num_classes", num_classes))
-        )
+        linear = nn.Linear(check_integer("in_features", in_features), check_integer("num_classes", num_classes))
+        super().__init__(nn.Flatten(), linear)
         self.num_classes = num_classes
 
 

@@ -226,11 +226,11 @@ def _privacy_line(ensemble: Any) -> str:
     """What SISA-DP's privacy is: the mechanism and, for DP-SGD, the ε its accountant spent per constituent."""
     if ensemble.dp_mechanism == "dp_sgd":
         spent = max(ensemble.dp_spent_epsilon.values())
-        sigmas = sorted(set(round(value, 3) for value in ensemble.dp_noise_multipliers.values()))
+        steps = [value for values in ensemble.dp_step_noise_multipliers.values() for value in values]
         return (
             f"SISA-DP: DP-SGD, each constituent ({spent:.2f}, {ensemble.dp_delta:g})-DP by the RDP accountant (target"
-            f" ε = {ensemble.dp_epsilon:g}); noise multiplier {', '.join(map(str, sigmas))}, per-sample clip"
-            f" {ensemble.dp_clip_norm:g}"
+            f" ε = {ensemble.dp_epsilon:g}); noise multiplier per step from {max(steps):.3g} (first slice) down to"
+            f" {min(steps):.3g} (whole shard), per-sample clip {ensemble.dp_clip_norm:g}"
         )
     return (
         f"SISA-DP: output perturbation, each constituent ({ensemble.dp_epsilon:g}, {ensemble.dp_delta:g})-DP;"

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lightning_unlearn.storage import atomic_write
+
 __all__ = ["group_label", "plot_forgetting_curve", "plot_learning_unlearning_curve", "plot_posterior_tsne"]
 
 _REQUIRED = ("epoch", "acc", "mia")
@@ -84,11 +86,10 @@ def plot_learning_unlearning_curve(
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     epochs = [int(record["epoch"]) for record in history]
     figure, (acc_axis, mia_axis) = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
     try:
-        for axis in (acc_axis, mia_axis):
+        for axis, key, color in ((acc_axis, "acc", "tab:blue"), (mia_axis, "mia", "tab:red")):
             shaded = False
             for record in history:
                 if record.get("phase") == 1:
@@ -102,47 +103,24 @@ def plot_learning_unlearning_curve(
                         label=None if shaded else "unlearn epochs",
                     )
                     shaded = True
-        acc_axis.plot(epochs, [float(r["acc"]) for r in history], "o-", color="tab:blue", label="FNN")
-        mia_axis.plot(epochs, [float(r["mia"]) for r in history], "o-", color="tab:red", label="FNN")
-        if baseline:
-            base_epochs = [int(r["epoch"]) for r in baseline]
-            acc_axis.plot(
-                base_epochs, [float(r["acc"]) for r in baseline], "s--", color="tab:gray", label=baseline_label
-            )
-            mia_axis.plot(
-                base_epochs, [float(r["mia"]) for r in baseline], "s--", color="tab:gray", label=baseline_label
-            )
-        if mia_target is not None:
-            mia_axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"{mia_target_label} {mia_target:.3f}")
-        if accepted_epoch is not None:
+            axis.plot(epochs, [float(r[key]) for r in history], "o-", color=color, label="FNN")
+            if baseline:
+                base_epochs = [int(r["epoch"]) for r in baseline]
+                axis.plot(base_epochs, [float(r[key]) for r in baseline], "s--", color="tab:gray", label=baseline_label)
+            if key == "mia" and mia_target is not None:
+                axis.axhline(mia_target, color="black", lw=0.8, ls=":", label=f"{mia_target_label} {mia_target:.3f}")
             for record in history:
-                if int(record["epoch"]) == accepted_epoch:
-                    acc_axis.plot(
-                        [accepted_epoch],
-                        [float(record["acc"])],
-                        "*",
-                        ms=16,
-                        color="gold",
-                        mec="black",
-                        label="accepted",
+                if accepted_epoch is not None and int(record["epoch"]) == accepted_epoch:
+                    axis.plot(
+                        [accepted_epoch], [float(record[key])], "*", ms=16, color="gold", mec="black", label="accepted"
                     )
-                    mia_axis.plot(
-                        [accepted_epoch],
-                        [float(record["mia"])],
-                        "*",
-                        ms=16,
-                        color="gold",
-                        mec="black",
-                        label="accepted",
-                    )
+            axis.legend(loc="best", fontsize=8)
         acc_axis.set_ylabel("accuracy (validation)")
         mia_axis.set_ylabel("MIA score (forget vs validation_heldout)")
         mia_axis.set_xlabel("epoch")
         acc_axis.set_title(title)
-        acc_axis.legend(loc="best", fontsize=8)
-        mia_axis.legend(loc="best", fontsize=8)
         figure.tight_layout()
-        figure.savefig(path, dpi=120)
+        atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:] or None, dpi=120))
     finally:
         plt.close(figure)
     log_image = getattr(logger, "log_image", None)
@@ -155,16 +133,10 @@ def _savefig(figure: Any, path: str | os.PathLike[str]) -> Path:
     """Write a figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.tmp.png")
     try:
-        figure.savefig(staging, dpi=120, bbox_inches="tight")
-        os.replace(staging, target)
+        return atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=120, bbox_inches="tight"))
     finally:
-        staging.unlink(missing_ok=True)
         plt.close(figure)
-    return target
 
 
 def group_label(name: str, shown: int, size: int) -> str:

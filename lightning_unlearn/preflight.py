@@ -8,13 +8,12 @@ training the target, the shadow and the retrained model that come first.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
-from lightning_unlearn.datamodules.sources import DataSource
+from lightning_unlearn.datamodules.sources import DataSource, TextSource, TinyImageNetSource
 from lightning_unlearn.method_settings import check_methods
 
 __all__ = ["check_data_files", "check_experiment"]
@@ -76,37 +75,26 @@ def _sources(datamodule: UnlearningDataModule) -> Iterator[tuple[str, DataSource
 
 
 def _check_source(role: str, source: DataSource) -> None:
-    from lightning_unlearn.datamodules import text, vision
-
-    if isinstance(source, vision.TinyImageNetSource):
-        folder = source._dataset_folder()  # raises the source's own message for a missing folder
-        needed = {"train": folder / "train", "val": folder / "val" / "val_annotations.txt"}
-        missing = {split: [needed[split]] for split in source.subsets if not needed[split].exists()}
-        _raise_for_missing(role, source, missing, "Unzip tiny-imagenet-200.zip into `root`")
-    elif isinstance(source, vision._DownloadableSource):
-        if source.download:
-            return  # prepare() fetches what is missing
-        source._check_root_folder()
-        missing = {}
-        for split in source.subsets:
-            one_split = copy.copy(source)
-            one_split.subsets = (split,)
-            absent = [source.root / name for name in one_split._required_files() if source._find(name) is None]
-            if absent:
-                missing[split] = absent
-        _raise_for_missing(role, source, missing, "Pass download=True to fetch them")
-    elif isinstance(source, text.TextSource):
+    if isinstance(source, TextSource):
         if not source.root.exists():
             raise FileNotFoundError(
                 f"Expected `root` of the {role} to be a folder holding {source.layout}, but '{source.root}' does not"
-                " exist. This source reads local files only; see lightning_unlearn.datamodules.text for where to get"
-                " them."
+                " exist. This source reads local files only; see lightning_unlearn.datamodules.sources.text for where"
+                " to get them."
             )
         if not source.root.is_dir():
             raise NotADirectoryError(
                 f"Expected `root` of the {role} to be a folder holding {source.layout}, but '{source.root}' is not a"
                 " folder."
             )
+        return
+    if getattr(source, "download", False):
+        return  # prepare() fetches what is missing
+    if isinstance(source, TinyImageNetSource):
+        fetch = "Unzip tiny-imagenet-200.zip into `root`"
+    else:
+        fetch = "Pass download=True to fetch them"
+    _raise_for_missing(role, source, source.missing_files(), fetch)
 
 
 def _raise_for_missing(role: str, source: Any, missing: Mapping[str, list[Path]], fetch: str) -> None:

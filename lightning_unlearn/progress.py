@@ -8,12 +8,27 @@ by default appear only when stderr is a terminal: stdout holds the results alone
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+from collections.abc import Callable
 
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
 __all__ = ["StderrProgressBar", "progress_callbacks", "show_progress"]
+
+
+def _on_stderr(create: Callable[[TQDMProgressBar], Tqdm]) -> Callable[[TQDMProgressBar], Tqdm]:
+    """Wrap one of Lightning's ``init_*_tqdm`` methods so that the bar it creates draws on stderr."""
+
+    # Lightning's bars read ``sys.stdout`` when each is created; pointing it at stderr for
+    # that moment moves the bar and nothing else.
+    @functools.wraps(create)
+    def create_on_stderr(bar: TQDMProgressBar) -> Tqdm:
+        with contextlib.redirect_stdout(sys.stderr):
+            return create(bar)
+
+    return create_on_stderr
 
 
 class StderrProgressBar(TQDMProgressBar):
@@ -24,27 +39,11 @@ class StderrProgressBar(TQDMProgressBar):
         >>> trainer = L.Trainer(callbacks=[StderrProgressBar()], logger=False)  # doctest: +SKIP
     """
 
-    # Lightning's bars read ``sys.stdout`` when each is created; pointing it at stderr for
-    # that moment moves the bar and nothing else.
-    def init_sanity_tqdm(self) -> Tqdm:
-        with contextlib.redirect_stdout(sys.stderr):
-            return super().init_sanity_tqdm()
-
-    def init_train_tqdm(self) -> Tqdm:
-        with contextlib.redirect_stdout(sys.stderr):
-            return super().init_train_tqdm()
-
-    def init_predict_tqdm(self) -> Tqdm:
-        with contextlib.redirect_stdout(sys.stderr):
-            return super().init_predict_tqdm()
-
-    def init_validation_tqdm(self) -> Tqdm:
-        with contextlib.redirect_stdout(sys.stderr):
-            return super().init_validation_tqdm()
-
-    def init_test_tqdm(self) -> Tqdm:
-        with contextlib.redirect_stdout(sys.stderr):
-            return super().init_test_tqdm()
+    init_sanity_tqdm = _on_stderr(TQDMProgressBar.init_sanity_tqdm)
+    init_train_tqdm = _on_stderr(TQDMProgressBar.init_train_tqdm)
+    init_predict_tqdm = _on_stderr(TQDMProgressBar.init_predict_tqdm)
+    init_validation_tqdm = _on_stderr(TQDMProgressBar.init_validation_tqdm)
+    init_test_tqdm = _on_stderr(TQDMProgressBar.init_test_tqdm)
 
 
 def show_progress(setting: bool | None) -> bool:

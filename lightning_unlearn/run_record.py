@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_unlearn.storage import atomic_write_text
+
 if TYPE_CHECKING:
     from lightning_unlearn.datamodules.base import UnlearningDataModule
     from lightning_unlearn.training import TrainingRecipe
@@ -68,12 +70,8 @@ def write_run_record(out: str | os.PathLike[str], settings: Mapping[str, Any]) -
     Returns:
         The path of ``run.json``.
     """
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     record = {"settings": _jsonable(settings), "command": sys.argv, "environment": environment()}
-    path = folder / RUN_RECORD
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return atomic_write_text(Path(out) / RUN_RECORD, json.dumps(record, indent=2) + "\n")
 
 
 def write_config(out: str | os.PathLike[str], text: str) -> Path:
@@ -86,11 +84,7 @@ def write_config(out: str | os.PathLike[str], text: str) -> Path:
     Returns:
         The path of ``config.yaml``.
     """
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / CONFIG
-    path.write_text(text)
-    return path
+    return atomic_write_text(Path(out) / CONFIG, text)
 
 
 def experiment_settings(

@@ -11,7 +11,7 @@
   ReLU → FC to the classes.
 
 Each model takes the ``int64`` token ids (or the ``float32`` bag of words) that
-:mod:`lightning_unlearn.datamodules.text` produces, has ``num_classes`` and
+:mod:`lightning_unlearn.datamodules.sources.text` produces, has ``num_classes`` and
 ``default_loss = "cross_entropy"``, and works with every method of the library (the sizes are
 constructor arguments, so a YAML config says exactly what is built).
 """
@@ -24,29 +24,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_unlearn.datamodules.text import PAD_ID
-from lightning_unlearn.models import LossName, _positive
+from lightning_unlearn.checks import check_in_range, check_integer
+from lightning_unlearn.datamodules.sources.vocabulary import PAD_ID
+from lightning_unlearn.models import LossName
 
 __all__ = ["NewsCNN", "ReutersMLP", "TextCNN"]
 
 
-def _check_dropout(dropout: float) -> float:
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool):
-        raise TypeError(f"Expected `dropout` to be a number, but got {type(dropout).__name__}.")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Expected `dropout` to be in [0, 1), but got {dropout}.")
-    return float(dropout)
+class _TokenClassifier(nn.Module):
+    """What the two text CNNs share: checked sizes, the embedding table, and reading token ids."""
+
+    default_loss: LossName = "cross_entropy"
+
+    def __init__(self, vocab_size: int, num_classes: int, embedding_dim: int, channels: int) -> None:
+        super().__init__()
+        self.vocab_size = check_integer("vocab_size", vocab_size)
+        self.num_classes = check_integer("num_classes", num_classes)
+        check_integer("embedding_dim", embedding_dim)
+        check_integer("channels", channels)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+
+    def embed(self, tokens: torch.Tensor, min_length: int, why: str = "") -> torch.Tensor:
+        """Embeddings ``(batch, embedding_dim, seq_len)`` of token ids ``(batch, seq_len)``, checked first.
+
+        Raises:
+            ValueError: inputs that are not 2-D integer ids, or sequences shorter than ``min_length``.
+        """
+        name = type(self).__name__
+        if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(
+                f"Expected {name} inputs to be token ids of shape (batch, seq_len) and an integer dtype, but got"
+                f" {tuple(tokens.shape)} {tokens.dtype}."
+            )
+        if tokens.shape[1] < min_length:
+            raise ValueError(
+                f"Expected {name} sequences of at least {min_length} tokens{why}, but got {tokens.shape[1]}."
+            )
+        return self.embedding(tokens.long()).transpose(1, 2)
 
 
-def _check_ids(tokens: torch.Tensor, model: str) -> None:
-    if tokens.dim() != 2 or tokens.dtype not in (torch.int64, torch.int32):
-        raise ValueError(
-            f"Expected {model} inputs to be token ids of shape (batch, seq_len) and an integer dtype, but got"
-            f" {tuple(tokens.shape)} {tokens.dtype}."
-        )
-
-
-class TextCNN(nn.Module):
+class TextCNN(_TokenClassifier):
     """The IMDB text CNN: parallel convolutions over word embeddings, max-pooled over time.
 
     ``Embedding(vocab_size, 100) → [Conv1d(100 → 100, width w) → ReLU → max over time] for w in
@@ -68,8 +85,6 @@ class TextCNN(nn.Module):
         torch.Size([4, 2])
     """
 
-    default_loss: LossName = "cross_entropy"
-
     def __init__(
         self,
         vocab_size: int = 10_000,
@@ -79,17 +94,12 @@ class TextCNN(nn.Module):
         channels: int = 100,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.vocab_size = _positive("vocab_size", vocab_size)
-        self.num_classes = _positive("num_classes", num_classes)
-        _positive("embedding_dim", embedding_dim)
-        _positive("channels", channels)
+        super().__init__(vocab_size, num_classes, embedding_dim, channels)
         if not kernel_sizes:
             raise ValueError("Expected `kernel_sizes` to hold at least one width, but got ().")
-        self.kernel_sizes = tuple(_positive("kernel_sizes", k) for k in kernel_sizes)
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.kernel_sizes = tuple(check_integer("kernel_sizes", k) for k in kernel_sizes)
         self.convolutions = nn.ModuleList(nn.Conv1d(embedding_dim, channels, k) for k in self.kernel_sizes)
-        self.dropout = nn.Dropout(_check_dropout(dropout))
+        self.dropout = nn.Dropout(check_in_range("dropout", dropout, 0.0, 1.0, include_high=False))
         self.classifier = nn.Linear(channels * len(self.kernel_sizes), num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -98,13 +108,7 @@ class TextCNN(nn.Module):
         Raises:
             ValueError: inputs that are not 2-D integer ids, or sequences shorter than the widest convolution.
         """
-        _check_ids(tokens, "TextCNN")
-        if tokens.shape[1] < max(self.kernel_sizes):
-            raise ValueError(
-                f"Expected sequences of at least {max(self.kernel_sizes)} tokens (the widest convolution), but got"
-                f" {tokens.shape[1]}."
-            )
-        x = self.embedding(tokens.long()).transpose(1, 2)  # (batch, embedding, time)
+        x = self.embed(tokens, max(self.kernel_sizes), " (the widest convolution)")  # (batch, embedding, time)
         pooled = [F.relu(conv(x)).amax(dim=2) for conv in self.convolutions]
         return self.classifier(self.dropout(torch.cat(pooled, dim=1)))
 
@@ -132,13 +136,13 @@ class ReutersMLP(nn.Module):
         self, in_features: int = 10_000, num_classes: int = 35, hidden: Sequence[int] = (512, 256), dropout: float = 0.5
     ) -> None:
         super().__init__()
-        self.in_features = _positive("in_features", in_features)
-        self.num_classes = _positive("num_classes", num_classes)
-        rate = _check_dropout(dropout)
+        self.in_features = check_integer("in_features", in_features)
+        self.num_classes = check_integer("num_classes", num_classes)
+        rate = check_in_range("dropout", dropout, 0.0, 1.0, include_high=False)
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
-            layers += [nn.Linear(width, _positive("hidden", size)), nn.ReLU(), nn.Dropout(rate)]
+            layers += [nn.Linear(width, check_integer("hidden", size)), nn.ReLU(), nn.Dropout(rate)]
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)
@@ -156,7 +160,7 @@ class ReutersMLP(nn.Module):
         return self.layers(bags.float())
 
 
-class NewsCNN(nn.Module):
+class NewsCNN(_TokenClassifier):
     """The 20 Newsgroups CNN (our reading of the paper's Fig. 15; see the module docstring).
 
     ``Embedding(vocab_size, 100) → [Conv1d(→128, width 5) → ReLU → MaxPool(5)] × 2 →
@@ -180,8 +184,6 @@ class NewsCNN(nn.Module):
         torch.Size([2, 15])
     """
 
-    default_loss: LossName = "cross_entropy"
-
     def __init__(
         self,
         vocab_size: int = 10_000,
@@ -192,14 +194,9 @@ class NewsCNN(nn.Module):
         pool_size: int = 5,
         hidden: int = 128,
     ) -> None:
-        super().__init__()
-        self.vocab_size = _positive("vocab_size", vocab_size)
-        self.num_classes = _positive("num_classes", num_classes)
-        _positive("embedding_dim", embedding_dim)
-        _positive("channels", channels)
-        self.kernel_size = _positive("kernel_size", kernel_size)
-        self.pool_size = _positive("pool_size", pool_size)
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        super().__init__(vocab_size, num_classes, embedding_dim, channels)
+        self.kernel_size = check_integer("kernel_size", kernel_size)
+        self.pool_size = check_integer("pool_size", pool_size)
         self.features = nn.Sequential(
             nn.Conv1d(embedding_dim, channels, kernel_size),
             nn.ReLU(),
@@ -211,7 +208,7 @@ class NewsCNN(nn.Module):
             nn.ReLU(),
         )
         self.classifier = nn.Sequential(
-            nn.Linear(channels, _positive("hidden", hidden)), nn.ReLU(), nn.Linear(hidden, num_classes)
+            nn.Linear(channels, check_integer("hidden", hidden)), nn.ReLU(), nn.Linear(hidden, num_classes)
         )
 
     @property
@@ -228,10 +225,5 @@ class NewsCNN(nn.Module):
         Raises:
             ValueError: inputs that are not 2-D integer ids, or sequences shorter than :attr:`min_length`.
         """
-        _check_ids(tokens, "NewsCNN")
-        if tokens.shape[1] < self.min_length:
-            raise ValueError(
-                f"Expected NewsCNN sequences of at least {self.min_length} tokens, but got {tokens.shape[1]}."
-            )
-        x = self.embedding(tokens.long()).transpose(1, 2)
+        x = self.embed(tokens, self.min_length)
         return self.classifier(self.features(x).amax(dim=2))

@@ -165,7 +165,8 @@ MISTAKES = {
     "class_path under a short name": (
         ["--methods={forsaken: {class_path: lightning_unlearn.ForsakenModule}}"],
         r"Expected the settings of `forsaken` to be keyword arguments of ForsakenModule, .* but got"
-        r" `class_path`/`init_args`: a method is chosen by its short name, and its class is fixed\.",
+        r" `class_path`/`init_args`: a built-in method's class is fixed; give a class of your own a name of its own,"
+        r" e\.g\. \{my_forsaken: \{class_path: \.\.\.\}\}\.",
     ),
     "wrong subsets": (
         ["--config", MNIST_CONFIG, "--data.source.subsets=[training]"],
@@ -262,3 +263,14 @@ def test_a_wandb_logger_from_the_command_line_runs_offline(
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list((runs[0] / "files" / "media" / "table").glob("comparison_*.table.json"))
+
+
+@pytest.mark.parametrize("method", ["SCRUBBaseline", "NegGradPlusBaseline", "FinetuneBaseline"])
+def test_a_baselines_forwarded_arguments_stay_in_its_help(method: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Subclasses forward the shared arguments (``**kwargs``); the command line still lists every one."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model.help", f"lightning_unlearn.modules.{method}"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    for argument in ("--model.target", "--model.max_epochs", "--model.optimizer", "--model.loss", "--model.seed"):
+        assert argument in printed, f"{method}: {argument} is missing from --help"

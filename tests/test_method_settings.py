@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lightning_unlearn import method_settings as method_settings_module
 from lightning_unlearn import pipeline
 from lightning_unlearn.method_settings import METHOD_SETTINGS, check_methods, resolved_settings, split_method_name
 
@@ -76,7 +78,7 @@ def test_class_path_under_a_short_name_is_explained() -> None:
     with pytest.raises(
         ValueError,
         match=r"Expected the settings of `forsaken` to be keyword arguments of ForsakenModule, such as \{forsaken:"
-        r" \{iterations: \.\.\.\}\}, but got `class_path`/`init_args`: a method is chosen by its short name",
+        r" \{iterations: \.\.\.\}\}, but got `class_path`/`init_args`: a built-in method's class is fixed",
     ):
         check_methods(
             {"forsaken": {"class_path": "lightning_unlearn.ForsakenModule", "init_args": {}}},
@@ -182,8 +184,15 @@ class _ReceivedError(Exception):
         self.kwargs = kwargs
 
 
-def _receiver(*args: Any, **kwargs: Any) -> Any:
-    raise _ReceivedError(kwargs)
+def _receiver_of(original: Any) -> Any:
+    """A stand-in for ``original`` that reports the keyword arguments it is built with (a subclass, for methods)."""
+
+    def received(*args: Any, **kwargs: Any) -> Any:
+        raise _ReceivedError(kwargs)
+
+    if isinstance(original, type):
+        return type(original.__name__, (original,), {"__init__": received})
+    return received
 
 
 @pytest.mark.parametrize("name", sorted(METHOD_SETTINGS))
@@ -193,7 +202,11 @@ def test_each_setting_reaches_the_class_the_check_names(
     """The pipeline's adapter passes every setting the check accepts to the receiver the check reads."""
     spec = METHOD_SETTINGS[name]
     module_name, _, class_name = spec.receiver.partition(":")
-    monkeypatch.setattr(importlib.import_module(module_name), class_name, _receiver)
+    module = importlib.import_module(module_name)
+    monkeypatch.setattr(module, class_name, _receiver_of(getattr(module, class_name)))
+    method_settings_module._resolve.cache_clear()  # the receiver is looked up again, as the stand-in
+    fresh = functools.cache(method_settings_module._resolve.__wrapped__)
+    monkeypatch.setattr(method_settings_module, "_resolve", fresh)
     monkeypatch.setattr(pipeline, "predict", lambda *args: SimpleNamespace(accuracy=lambda: 0.9))
     context = SimpleNamespace(
         datamodule=SimpleNamespace(dataloader=lambda split: None),

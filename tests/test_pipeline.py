@@ -170,7 +170,9 @@ def test_wandb_offline_run_receives_curves_table_and_plots(
 
 
 def test_unknown_method_is_refused_before_any_training(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"Expected method names from \[.*\], but got \['retrain_everything'\]"):
+    refusal = r"Expected method names from \[.*\] \(or any name with a `class_path`.*\), but got"
+    refusal += r" \[.retrain_everything.\]"
+    with pytest.raises(ValueError, match=refusal):
         run_experiment(methods={"retrain_everything": {}}, output_dir=tmp_path, cache_dir=None)
     assert list(tmp_path.iterdir()) == []
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lightning_unlearn import DigitsDataModule, UnlearningDataModule
-from lightning_unlearn.datamodules.text import IMDBCustomerReviewDataModule
-from lightning_unlearn.datamodules.vision import CIFAR10Source, MNISTSource, TinyImageNetSource
+from lightning_unlearn.datamodules import IMDBCustomerReviewDataModule
+from lightning_unlearn.datamodules.sources import CIFAR10Source, MNISTSource, TinyImageNetSource
 from lightning_unlearn.pipeline import METHODS, run_experiment
 from lightning_unlearn.preflight import check_data_files, check_experiment
 

@@ -33,7 +33,7 @@ def test_the_record_fills_every_default(tmp_path: Path) -> None:
     data = record["settings"]["data"]
     assert data["class"] == "lightning_unlearn.datamodules.digits.DigitsDataModule"
     assert data["forget_size"] == 100 and data["kind"] == "ood_label_split"
-    assert data["source"] == "lightning_unlearn.datamodules.sources.DigitsSource"
+    assert data["source"] == "lightning_unlearn.datamodules.sources.digits.DigitsSource"
     assert record["settings"]["recipe"]["max_epochs"] == 3
     forsaken = record["settings"]["methods"]["forsaken"]
     assert forsaken["iterations"] == 7 and forsaken["posterior"] == "per_class"

@@ -32,20 +32,14 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_unlearn.checks import check_in_range, check_path
+
 if TYPE_CHECKING:  # the metrics package imports the training helpers, which import the modules
     from lightning_unlearn.metrics.functional import MIAScoreResult
 
 __all__ = ["MIAEarlyStopping", "loss_auc_half_width"]
 
 _SLACK = 1e-9
-
-
-def _check_unit(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"Expected `{name}` to be in [0, 1], but got {value}.")
-    return float(value)
 
 
 def loss_auc_half_width(group_size: float) -> float:
@@ -101,7 +95,7 @@ class MIAEarlyStopping(Callback):
         True
 
         In a run, with a module that logs the monitored figures (e.g. ``FNNModule``):
-        ``L.Trainer(callbacks=[stopper]).fit(fnn)``, then ``stopper.accepted_epoch`` and
+        ``L.Trainer(callbacks=[stopper]).fit(fnn, datamodule=dm)``, then ``stopper.accepted_epoch`` and
         ``stopper.best_state``.
     """
 
@@ -126,14 +120,11 @@ class MIAEarlyStopping(Callback):
                 raise TypeError(f"Expected `{name}` to be a metric name, but got {type(monitor).__name__}.")
             if not monitor:
                 raise ValueError(f"Expected `{name}` to be a metric name, but got an empty string.")
-        self.accuracy_floor = _check_unit("accuracy_floor", accuracy_floor)
-        self.reference = _check_unit("reference", reference)
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
-            raise TypeError(f"Expected `tolerance` to be a number, but got {type(tolerance).__name__}.")
-        if not 0.0 < tolerance <= 0.5:
-            raise ValueError(f"Expected `tolerance` to be in (0, 0.5], but got {tolerance}.")
-        if checkpoint_path is not None and not isinstance(checkpoint_path, (str, os.PathLike)):
-            raise TypeError(f"Expected `checkpoint_path` to be a path, but got {type(checkpoint_path).__name__}.")
+        self.accuracy_floor = check_in_range("accuracy_floor", accuracy_floor, 0.0, 1.0)
+        self.reference = check_in_range("reference", reference, 0.0, 1.0)
+        check_in_range("tolerance", tolerance, 0.0, 0.5, include_low=False)
+        if checkpoint_path is not None:
+            check_path("checkpoint_path", checkpoint_path)
         self.mia_monitor = mia_monitor
         self.accuracy_monitor = accuracy_monitor
         self.direction_monitor = direction_monitor

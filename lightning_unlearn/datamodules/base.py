@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -23,6 +22,7 @@ from lightning_unlearn.datamodules.splits import (
     UnlearningSplits,
     build_splits,
 )
+from lightning_unlearn.storage import atomic_write_text
 
 __all__ = ["IndexedBatch", "SplitDataset", "SplitReader", "UnlearningDataModule"]
 
@@ -276,7 +276,7 @@ class UnlearningDataModule(L.LightningDataModule):
         """Make OOD samples the task's shape and dtype so they can be inserted."""
         if ood.sample_shape == task.sample_shape and ood.inputs.dtype == task.inputs.dtype:
             return ood
-        from lightning_unlearn.datamodules.vision import conform_inputs
+        from lightning_unlearn.datamodules.sources.vision import conform_inputs
 
         return conform_inputs(ood, task.sample_shape, task.inputs.dtype)
 
@@ -420,18 +420,7 @@ class UnlearningDataModule(L.LightningDataModule):
 
     def save_manifest(self, path: str | os.PathLike[str]) -> Path:
         """Write the index manifest as JSON, atomically (no partial file on failure)."""
-        payload = json.dumps(self.manifest_dict())
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                file.write(payload)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(path, json.dumps(self.manifest_dict()))
 
     def _read_manifest(self, path: Path, data: SourceData, ood: SourceData | None) -> UnlearningSplits:
         if not path.is_file():

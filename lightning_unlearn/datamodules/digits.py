@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from typing import Literal
+from typing import Any
 
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.datamodules.sources import DataSource, DigitsSource
@@ -44,20 +43,7 @@ class DigitsDataModule(UnlearningDataModule):
         seed: int = 0,
         split_class: int | None = 5,
         ood_source: DataSource | None = None,
-        ood_label_map: dict[int, int] | None = None,
-        flip_source: int | None = None,
-        flip_target: int | None = None,
-        flip_rate: float | None = None,
-        target_fraction: float = 0.5,
-        test_fraction: float = 0.3,
-        probe_fraction: float = 0.01,
-        validation_fraction: float = 0.25,
-        validation_heldout_fraction: float = 0.5,
-        side: Literal["target", "shadow"] = "target",
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        manifest: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             source=DigitsSource(),
@@ -66,18 +52,5 @@ class DigitsDataModule(UnlearningDataModule):
             seed=seed,
             ood_source=ood_source,
             split_class=split_class if kind == "ood_label_split" else None,
-            ood_label_map=ood_label_map,
-            flip_source=flip_source,
-            flip_target=flip_target,
-            flip_rate=flip_rate,
-            target_fraction=target_fraction,
-            test_fraction=test_fraction,
-            probe_fraction=probe_fraction,
-            validation_fraction=validation_fraction,
-            validation_heldout_fraction=validation_heldout_fraction,
-            side=side,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            manifest=manifest,
+            **kwargs,
         )

@@ -17,6 +17,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from lightning_unlearn.checks import check_choice, check_in_range, check_integer
+
 __all__ = ["REPORT_ONLY_SPLITS", "SPLIT_NAMES", "ForgetKind", "Split", "UnlearningSplits", "build_splits"]
 
 ForgetKind = Literal["id", "ood_label_split", "ood_foreign", "ood_mislabeled", "poison"]
@@ -201,31 +203,18 @@ def build_splits(
         ValueError: a setting outside its range, or one the data cannot provide.
         TypeError: a setting of the wrong type.
     """
-    if kind not in FORGET_KINDS:
-        raise ValueError(f"Expected `kind` to be one of {list(FORGET_KINDS)}, but got {kind!r}.")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"Expected `seed` to be an integer, but got {type(seed).__name__}.")
+    check_choice("kind", kind, FORGET_KINDS)
+    check_integer("seed", seed, minimum=None)
     for name, value in (
         ("target_fraction", target_fraction),
         ("test_fraction", test_fraction),
         ("validation_fraction", validation_fraction),
         ("validation_heldout_fraction", validation_heldout_fraction),
     ):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"Expected `{name}` to be in (0, 1), but got {value!r}.")
-    if not isinstance(probe_fraction, (int, float)) or isinstance(probe_fraction, bool):
-        raise TypeError(f"Expected `probe_fraction` to be a number, but got {type(probe_fraction).__name__}.")
-    if not 0.0 < probe_fraction <= 0.01:
-        raise ValueError(
-            f"Expected `probe_fraction` to be in (0, 0.01] (at most 1 % of retain), but got {probe_fraction!r}."
-        )
+        check_in_range(name, value, 0.0, 1.0, include_low=False, include_high=False)
+    check_in_range("probe_fraction", probe_fraction, 0.0, 0.01, include_low=False, reason="at most 1 % of retain")
     if forget_size is not None:
-        if not isinstance(forget_size, int) or isinstance(forget_size, bool):
-            raise TypeError(f"Expected `forget_size` to be an integer, but got {type(forget_size).__name__}.")
-        if forget_size < 1:
-            raise ValueError(f"Expected `forget_size` to be a positive integer, but got {forget_size}.")
+        check_integer("forget_size", forget_size)
 
     rng = np.random.default_rng(seed)
     task_labels = np.asarray(task_labels, dtype=np.int64)

@@ -15,6 +15,7 @@ so a bad input raises everywhere instead of leaving ranks waiting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,22 @@ from torchmetrics.utilities import dim_zero_cat
 from lightning_unlearn.metrics.functional import (
     MIAScoreResult,
     catastrophic_forgetting_rate_from_membership,
+    check_attack_settings,
     check_mia_inputs,
     forgetting_rate_from_membership,
     membership_features,
     mia_score,
 )
 
-__all__ = ["CatastrophicForgettingRate", "ForgettingRate", "MIAScore", "unique_by_index"]
+__all__ = [
+    "CatastrophicForgettingRate",
+    "ForgettingRate",
+    "MIAScore",
+    "MembershipMetric",
+    "checked_membership_batch",
+    "require_both_groups",
+    "unique_by_index",
+]
 
 
 def unique_by_index(indices: torch.Tensor, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -126,6 +136,8 @@ class _MembershipChange(Metric):
 
     is_differentiable = False
     full_state_update = False
+    #: The rate a subclass computes from the decisions before and after, such as FR.
+    rate_from_membership: Callable[[torch.Tensor, torch.Tensor], float]
 
     before: list[torch.Tensor]
     after: list[torch.Tensor]
@@ -157,13 +169,19 @@ class _MembershipChange(Metric):
         self.after.append(after.reshape(-1).to(torch.uint8))
         self.indices.append(indices.to(torch.long))
 
-    def _unique_decisions(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute(self) -> torch.Tensor:
+        """The rate (:attr:`rate_from_membership`) over the de-duplicated samples of every rank.
+
+        Raises:
+            ValueError: no sample was given.
+        """
         if isinstance(self.indices, list) and not self.indices:
-            return torch.empty(0, dtype=torch.bool), torch.empty(0, dtype=torch.bool)
-        _, before, after = unique_by_index(
-            dim_zero_cat(self.indices), dim_zero_cat(self.before), dim_zero_cat(self.after)
-        )
-        return before.bool(), after.bool()
+            before, after = torch.empty(0, dtype=torch.bool), torch.empty(0, dtype=torch.bool)
+        else:
+            _, before, after = unique_by_index(
+                dim_zero_cat(self.indices), dim_zero_cat(self.before), dim_zero_cat(self.after)
+            )
+        return torch.tensor(self.rate_from_membership(before.bool(), after.bool()), dtype=torch.float64)
 
 
 class ForgettingRate(_MembershipChange):
@@ -183,15 +201,7 @@ class ForgettingRate(_MembershipChange):
     """
 
     higher_is_better = True
-
-    def compute(self) -> torch.Tensor:
-        """FR over the de-duplicated forget samples of every rank.
-
-        Raises:
-            ValueError: no sample was given.
-        """
-        before, after = self._unique_decisions()
-        return torch.tensor(forgetting_rate_from_membership(before, after), dtype=torch.float64)
+    rate_from_membership = staticmethod(forgetting_rate_from_membership)
 
 
 class CatastrophicForgettingRate(_MembershipChange):
@@ -202,18 +212,92 @@ class CatastrophicForgettingRate(_MembershipChange):
     """
 
     higher_is_better = False
+    rate_from_membership = staticmethod(catastrophic_forgetting_rate_from_membership)
 
-    def compute(self) -> torch.Tensor:
-        """CFR over the de-duplicated retained samples of every rank.
+
+class MembershipMetric(Metric):
+    """Base of the membership attacks as torchmetrics: members' and non-members' samples, gathered across ranks.
+
+    ``update(logits, targets, indices, is_member)`` keeps, for every sample, the features the
+    attack reads (:attr:`feature_names`, computed from the logits by :meth:`features`), its label,
+    its membership flag and its global index, in list states that torchmetrics concatenates
+    across ranks (``dist_reduce_fx="cat"``). A subclass's ``compute()`` starts from
+    :meth:`gathered` (every rank's samples, de-duplicated by global index) and leaves its full
+    result in :attr:`result`, which :meth:`reset` clears.
+
+    Neither higher nor lower is better (``higher_is_better = None``): the target is the
+    retrained model's value, about 0.5.
+
+    Args:
+        **kwargs: ``torchmetrics.Metric`` options.
+    """
+
+    is_differentiable = False
+    higher_is_better = None
+    full_state_update = False
+    #: The per-sample features :meth:`features` returns, in that order; each is a list state.
+    feature_names: tuple[str, ...] = ()
+
+    labels: list[torch.Tensor]
+    is_member: list[torch.Tensor]
+    indices: list[torch.Tensor]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.result: Any = None
+        for name in (*self.feature_names, "labels", "is_member", "indices"):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def features(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The per-sample features named by :attr:`feature_names`, from a batch's logits and labels."""
+        raise NotImplementedError(f"{type(self).__name__} must say which features of the logits it keeps.")
+
+    def reset(self) -> None:
+        """Clear the gathered samples and the last :attr:`result`."""
+        super().reset()
+        self.result = None
+
+    def update(
+        self, logits: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor, is_member: bool | torch.Tensor
+    ) -> None:
+        """Add a batch of members or non-members.
+
+        Args:
+            logits: ``(n, num_classes)`` model outputs.
+            targets: the labels the samples carry.
+            indices: their global indices.
+            is_member: ``True`` for forget samples, ``False`` for non-members; or a per-sample bool tensor.
 
         Raises:
-            ValueError: no sample was given.
+            TypeError: non-tensor inputs, or a membership flag that is not boolean.
+            ValueError: inputs of different lengths.
         """
-        before, after = self._unique_decisions()
-        return torch.tensor(catastrophic_forgetting_rate_from_membership(before, after), dtype=torch.float64)
+        flags = checked_membership_batch(logits, targets, indices, is_member)
+        for name, values in zip(self.feature_names, self.features(logits, targets)):
+            getattr(self, name).append(values)
+        self.labels.append(targets.to(torch.long))
+        self.is_member.append(flags.to(torch.uint8))  # gloo cannot gather bool tensors
+        self.indices.append(indices.to(torch.long))
+
+    def gathered(self) -> tuple[torch.Tensor, ...]:
+        """``(indices, *features, labels, is_member)`` of every rank's samples, de-duplicated and sorted by index.
+
+        Raises:
+            ValueError: ``update()`` was never called, or only members or only non-members were given.
+        """
+        if isinstance(self.indices, list) and not self.indices:
+            raise ValueError("Expected both member and non-member samples, but `update()` was never called.")
+        gathered = unique_by_index(
+            dim_zero_cat(self.indices),
+            *(dim_zero_cat(getattr(self, name)) for name in self.feature_names),
+            dim_zero_cat(self.labels),
+            dim_zero_cat(self.is_member).bool(),
+        )
+        require_both_groups(gathered[-1])
+        return gathered
 
 
-class MIAScore(Metric):
+class MIAScore(MembershipMetric):
     """The MIA score (FNN paper; NeurIPS 2023 unlearning challenge) as a DDP-safe torchmetric.
 
     Feed it the model's logits on forget samples (members, ``is_member=True``) and on
@@ -247,15 +331,8 @@ class MIAScore(Metric):
         (tensor(0.9950, dtype=torch.float64), 1.0)
     """
 
-    is_differentiable = False
-    higher_is_better = None
-    full_state_update = False
-
-    losses: list[torch.Tensor]
-    confidences: list[torch.Tensor]
-    labels: list[torch.Tensor]
-    is_member: list[torch.Tensor]
-    indices: list[torch.Tensor]
+    feature_names = ("losses", "confidences")
+    result: MIAScoreResult | None
 
     def __init__(
         self,
@@ -267,48 +344,16 @@ class MIAScore(Metric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(n_splits, bool) or not isinstance(n_splits, int):
-            raise TypeError(f"Expected `n_splits` to be an integer, but got {type(n_splits).__name__}.")
-        if n_splits < 2:
-            raise ValueError(f"Expected `n_splits` to be at least 2, but got {n_splits}.")
-        if not 0.0 < low_fpr < 1.0:
-            raise ValueError(f"Expected `low_fpr` to be in (0, 1), but got {low_fpr}.")
+        check_attack_settings(n_splits, low_fpr)
         self.n_splits = n_splits
         self.seed = seed
         self.use_confidence = use_confidence
         self.class_matched = class_matched
         self.low_fpr = low_fpr
-        self.result: MIAScoreResult | None = None
-        for name in ("losses", "confidences", "labels", "is_member", "indices"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def reset(self) -> None:
-        """Clear the gathered samples and the last :attr:`result`."""
-        super().reset()
-        self.result = None
-
-    def update(
-        self, logits: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor, is_member: bool | torch.Tensor
-    ) -> None:
-        """Add a batch of members or non-members.
-
-        Args:
-            logits: ``(n, num_classes)`` model outputs.
-            targets: the labels the samples carry.
-            indices: their global indices.
-            is_member: ``True`` for forget samples, ``False`` for ``heldout``; or a per-sample bool tensor.
-
-        Raises:
-            TypeError: non-tensor inputs, or a membership flag that is not boolean.
-            ValueError: inputs of different lengths.
-        """
-        flags = checked_membership_batch(logits, targets, indices, is_member)
-        losses, confidences = membership_features(logits, targets)
-        self.losses.append(losses)
-        self.confidences.append(confidences)
-        self.labels.append(targets.to(torch.long))
-        self.is_member.append(flags.to(torch.uint8))  # gloo cannot gather bool tensors
-        self.indices.append(indices.to(torch.long))
+    def features(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Each sample's loss and logit-scaled confidence (see :func:`.functional.membership_features`)."""
+        return membership_features(logits, targets)
 
     def compute(self) -> torch.Tensor:
         """The MIA score over the de-duplicated samples of every rank (also sets :attr:`result`).
@@ -317,16 +362,7 @@ class MIAScore(Metric):
             ValueError: only members or only non-members were given, non-finite losses, or too
                 few samples for the folds (see :func:`~lightning_unlearn.metrics.functional.mia_score`).
         """
-        if isinstance(self.indices, list) and not self.indices:
-            raise ValueError("Expected both member and non-member samples, but `update()` was never called.")
-        _, losses, confidences, labels, flags = unique_by_index(
-            dim_zero_cat(self.indices),
-            dim_zero_cat(self.losses),
-            dim_zero_cat(self.confidences),
-            dim_zero_cat(self.labels),
-            dim_zero_cat(self.is_member).bool(),
-        )
-        require_both_groups(flags)
+        _, losses, confidences, labels, flags = self.gathered()
         arguments: dict[str, Any] = dict(
             member_losses=losses[flags].cpu(),
             nonmember_losses=losses[~flags].cpu(),
@@ -357,7 +393,7 @@ _RESULT_FLOATS = (
     "auc",
     "auc_std",
     "tpr_at_low_fpr",
-    "tpr_at_low_fpr_std",
+    "achieved_fpr",
     "loss_auc",
     "low_fpr",
 )

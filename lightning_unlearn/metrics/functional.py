@@ -30,18 +30,21 @@ loss AUC: against the ID test set, original 0.90 / 0.08 and retrained 0.94 / 0.0
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from lightning_unlearn.checks import check_in_range, check_integer
+
 __all__ = [
     "MIAScoreResult",
+    "allowed_false_positives",
     "binomial_half_width",
     "catastrophic_forgetting_rate",
     "catastrophic_forgetting_rate_from_membership",
+    "check_attack_settings",
     "check_mia_inputs",
     "forgetting_rate",
     "forgetting_rate_from_membership",
@@ -49,6 +52,7 @@ __all__ = [
     "membership_features",
     "mia_score",
     "mia_score_from_logits",
+    "roc_point_at",
     "true_positive_rate_at",
 ]
 
@@ -60,15 +64,10 @@ ArrayLike = torch.Tensor | np.ndarray
 
 # ---------------------------------------------------------------------------- counts and rates
 def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
-            value = int(value.item())
-        else:
-            raise TypeError(f"Expected `{name}` to be an integer count, but got {type(value).__name__}.")
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"Expected `{name}` to be a non-negative count, but got {value}.")
-    return value
+    """A count of samples: a non-negative integer, or a one-element integer tensor holding one."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value.item())
+    return check_integer(name, value, minimum=0)
 
 
 def forgetting_rate(bt: int, bf: int, af: int) -> float:
@@ -226,15 +225,21 @@ CROSS_VALIDATION_INFLATION = 1.4
 
 @dataclass(frozen=True)
 class MIAScoreResult:
-    """The outcome of :func:`mia_score`: mean and spread over the cross-validation folds.
+    """The outcome of :func:`mia_score`: accuracy and AUC over the folds, TPR at a low FPR over all of them.
 
     Attributes:
         score: mean held-out accuracy of the attack (the MIA score); 0.5 = indistinguishable.
         score_std: its standard deviation over folds.
         auc: mean area under the ROC curve of the attack's member probability.
         auc_std: its standard deviation over folds.
-        tpr_at_low_fpr: mean true-positive rate at ``low_fpr`` false-positive rate.
-        tpr_at_low_fpr_std: its standard deviation over folds.
+        tpr_at_low_fpr: the true-positive rate at a false-positive rate of at most ``low_fpr``,
+            read on the *pooled* out-of-fold scores: every sample scored by the fold's attack that
+            did not train on it, then one threshold over all ``group_size`` non-members
+            (:func:`roc_point_at`; a tie is never split). Not a mean over folds: a fold holds a
+            fifth of the non-members, too few to place a 1 % threshold.
+        achieved_fpr: the false-positive rate of that threshold, a multiple of ``1 / group_size``
+            at most ``low_fpr``; 0 when ``group_size`` non-members allow no false positive at
+            ``low_fpr`` (fewer than ``1 / low_fpr``: see :attr:`notes`).
         loss_auc: AUC of the loss alone read in the membership direction (lower loss = member),
             with nothing fitted, over the balanced groups. Unlike the fitted attack, which learns
             either direction, it falls clearly *below* 0.5 when forget samples look less like
@@ -252,7 +257,7 @@ class MIAScoreResult:
     auc: float
     auc_std: float
     tpr_at_low_fpr: float
-    tpr_at_low_fpr_std: float
+    achieved_fpr: float
     loss_auc: float
     low_fpr: float
     num_members: int
@@ -273,14 +278,30 @@ class MIAScoreResult:
         return CROSS_VALIDATION_INFLATION * binomial_half_width(2 * self.group_size)
 
     @property
+    def false_positives_allowed(self) -> int:
+        """``⌊low_fpr · group_size⌋``: the false positives ``tpr_at_low_fpr``'s threshold may admit."""
+        return allowed_false_positives(self.low_fpr, self.group_size)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the group size cannot support: with fewer than ``1 / low_fpr`` non-members the FPR is coarse."""
+        if self.false_positives_allowed > 0:
+            return ()
+        return (
+            f"The MIA's TPR at {100 * self.low_fpr:g} % FPR is its TPR at zero false positives: {self.group_size:,}"
+            f" non-members cannot measure an FPR below 1/{self.group_size:,} = {100 / self.group_size:.2f} %"
+            f" (it needs at least {math.ceil(1 / self.low_fpr - 1e-9):,}).",
+        )
+
+    @property
     def loss_auc_half_width(self) -> float:
         """95 % half-width of ``loss_auc`` under chance: ``1.96·sqrt((2g + 1) / (12 g²))`` (Mann–Whitney)."""
         g = self.group_size
         return 1.96 * math.sqrt((2 * g + 1) / (12 * g * g))
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready."""
-        return asdict(self)
+        """Every field, the false positives ``tpr_at_low_fpr`` allows, and the notes; JSON-ready."""
+        return {**asdict(self), "false_positives_allowed": self.false_positives_allowed, "notes": list(self.notes)}
 
 
 def _as_numpy_1d(name: str, value: Any, *, integer: bool = False) -> np.ndarray:
@@ -367,8 +388,73 @@ def _balanced_positions(
     return np.sort(np.concatenate(chosen_members)), np.sort(np.concatenate(chosen_nonmembers))
 
 
-def true_positive_rate_at(labels: np.ndarray, scores: np.ndarray, false_positive_rate: float) -> float:
+def allowed_false_positives(false_positive_rate: float, num_nonmembers: int) -> int:
+    """``⌊rate · n⌋``, the false positives a false-positive rate of ``rate`` admits among ``n`` non-members.
+
+    Example:
+        >>> allowed_false_positives(0.01, 179), allowed_false_positives(0.01, 36), allowed_false_positives(0.01, 300)
+        (1, 0, 3)
+    """
+    return math.floor(false_positive_rate * num_nonmembers + 1e-9)  # 0.01 · 300 must give 3, not 2
+
+
+def roc_point_at(labels: ArrayLike, scores: ArrayLike, false_positive_rate: float) -> tuple[float, float]:
+    """The ROC point with the highest true-positive rate whose false-positive rate is at most ``false_positive_rate``.
+
+    A sample is called a member when its score is *above* the threshold. Of the ``n``
+    non-members, ``k = ⌊rate · n⌋`` may be called members (:func:`allowed_false_positives`), so
+    the threshold is the ``(k+1)``-th highest non-member score: every sample scored strictly
+    above it is called a member. Ties are never split: samples with equal scores are all called
+    members or all not, so a group of tied non-members that would overrun the budget is left out
+    whole, with every member tied with them (the ROC curve's own corner; no interpolation, no
+    random tie-breaking). The false-positive rate returned is that threshold's (the lowest
+    threshold within the budget): a multiple of ``1 / n``, at most ``rate`` and possibly below it
+    (ties, or ``rate · n`` not a whole number). With fewer than ``1 / rate`` non-members, ``k = 0``
+    and the point is the true-positive rate at zero false positives.
+
+    Args:
+        labels: 1 (or ``True``) for members, 0 for non-members.
+        scores: higher means "more likely a member", one per label.
+        false_positive_rate: the budget of false positives, in [0, 1].
+
+    Returns:
+        ``(true_positive_rate, achieved_false_positive_rate)``.
+
+    Raises:
+        ValueError: a budget outside [0, 1], labels other than 0 and 1 or of a single class,
+            scores not one per label, or non-finite scores.
+
+    Example:
+        >>> labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+        >>> scores = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.6, 0.2, 0.1])
+        >>> roc_point_at(labels, scores, 0.25)  # one false positive (0.7); the tie at 0.6 would add a second
+        (0.5, 0.25)
+    """
+    if not 0.0 <= false_positive_rate <= 1.0:
+        raise ValueError(f"Expected `false_positive_rate` to be in [0, 1], but got {false_positive_rate}.")
+    label_array = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    score_array = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    label_array, score_array = label_array.reshape(-1), score_array.reshape(-1).astype(np.float64)
+    if label_array.shape != score_array.shape:
+        raise ValueError(f"Expected one score per label ({label_array.size:,}), but got {score_array.size:,} scores.")
+    if not np.isin(label_array, (0, 1)).all():
+        raise ValueError("Expected `labels` to be 1 for members and 0 for non-members, but got other values.")
+    if np.unique(label_array).size != 2:
+        raise ValueError("Expected `labels` to contain both members (1) and non-members (0), but got one class.")
+    _check_finite("scores", score_array)
+    is_member = label_array.astype(bool)
+    members, nonmembers = score_array[is_member], score_array[~is_member]
+    allowed = allowed_false_positives(false_positive_rate, nonmembers.size)
+    if allowed >= nonmembers.size:  # every sample may be called a member
+        return 1.0, 1.0
+    threshold = np.sort(nonmembers)[::-1][allowed]
+    return float(np.mean(members > threshold)), float(np.mean(nonmembers > threshold))
+
+
+def true_positive_rate_at(labels: ArrayLike, scores: ArrayLike, false_positive_rate: float) -> float:
     """The highest true-positive rate whose false-positive rate is at most ``false_positive_rate``.
+
+    The first value of :func:`roc_point_at` (see there for thresholds and ties).
 
     Args:
         labels: 1 for members, 0 for non-members.
@@ -376,41 +462,53 @@ def true_positive_rate_at(labels: np.ndarray, scores: np.ndarray, false_positive
         false_positive_rate: the budget of false positives, in [0, 1].
 
     Raises:
-        ValueError: a budget outside [0, 1], or labels with a single class.
+        ValueError: as :func:`roc_point_at`.
     """
-    from sklearn.metrics import roc_curve
-
-    if not 0.0 <= false_positive_rate <= 1.0:
-        raise ValueError(f"Expected `false_positive_rate` to be in [0, 1], but got {false_positive_rate}.")
-    if np.unique(labels).size != 2:
-        raise ValueError("Expected `labels` to contain both members (1) and non-members (0), but got one class.")
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(tpr[fpr <= false_positive_rate + 1e-12].max())
+    return roc_point_at(labels, scores, false_positive_rate)[0]
 
 
-def _prepare_attack_data(
+def check_attack_settings(n_splits: int, low_fpr: float) -> None:
+    """Check the settings of the MIA attack: ``n_splits`` folds (at least 2) and ``low_fpr`` in (0, 1).
+
+    Raises:
+        TypeError: ``n_splits`` is not an integer, or ``low_fpr`` not a number.
+        ValueError: ``n_splits`` below 2, or ``low_fpr`` outside (0, 1).
+
+    Example:
+        >>> check_attack_settings(n_splits=1, low_fpr=0.01)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `n_splits` to be at least 2, but got 1.
+    """
+    check_integer("n_splits", n_splits, 2)
+    check_in_range("low_fpr", low_fpr, 0.0, 1.0, include_low=False, include_high=False)
+
+
+def check_mia_inputs(
     member_losses: ArrayLike,
     nonmember_losses: ArrayLike,
     *,
-    member_confidences: ArrayLike | None,
-    nonmember_confidences: ArrayLike | None,
-    member_labels: ArrayLike | None,
-    nonmember_labels: ArrayLike | None,
-    n_splits: int,
-    seed: int,
-    low_fpr: float,
+    member_confidences: ArrayLike | None = None,
+    nonmember_confidences: ArrayLike | None = None,
+    member_labels: ArrayLike | None = None,
+    nonmember_labels: ArrayLike | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    low_fpr: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray, int, int, bool]:
-    """Validate :func:`mia_score`'s inputs and build the size-balanced attack data set.
+    """Validate :func:`mia_score`'s inputs and build its size-balanced attack data set, without fitting.
+
+    It raises exactly what :func:`mia_score` raises for the same arguments (``mia_score`` calls
+    it first). Under DDP the ranks that do not fit the attack call it on the same gathered
+    data, so a bad input fails on every rank instead of leaving them waiting for a broadcast.
 
     Returns:
         ``(features, is_member, num_members, num_nonmembers, class_matched)``; members first.
+
+    Raises:
+        TypeError, ValueError: see :func:`mia_score`.
     """
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int):
-        raise TypeError(f"Expected `n_splits` to be an integer, but got {type(n_splits).__name__}.")
-    if n_splits < 2:
-        raise ValueError(f"Expected `n_splits` to be at least 2, but got {n_splits}.")
-    if not 0.0 < low_fpr < 1.0:
-        raise ValueError(f"Expected `low_fpr` to be in (0, 1), but got {low_fpr}.")
+    check_attack_settings(n_splits, low_fpr)
     for kind, member_value, nonmember_value in (
         ("confidences", member_confidences, nonmember_confidences),
         ("labels", member_labels, nonmember_labels),
@@ -442,36 +540,6 @@ def _prepare_attack_data(
     return features, is_member, len(member_features), len(nonmember_features), member_label_array is not None
 
 
-def check_mia_inputs(
-    member_losses: ArrayLike,
-    nonmember_losses: ArrayLike,
-    *,
-    member_confidences: ArrayLike | None = None,
-    nonmember_confidences: ArrayLike | None = None,
-    member_labels: ArrayLike | None = None,
-    nonmember_labels: ArrayLike | None = None,
-    n_splits: int = 5,
-    seed: int = 0,
-    low_fpr: float = 0.01,
-) -> None:
-    """Raise exactly what :func:`mia_score` would raise for these inputs, without fitting the attack.
-
-    Under DDP the ranks that do not fit the attack call this on the same gathered data, so a
-    bad input fails on every rank instead of leaving them waiting for a broadcast.
-    """
-    _prepare_attack_data(
-        member_losses,
-        nonmember_losses,
-        member_confidences=member_confidences,
-        nonmember_confidences=nonmember_confidences,
-        member_labels=member_labels,
-        nonmember_labels=nonmember_labels,
-        n_splits=n_splits,
-        seed=seed,
-        low_fpr=low_fpr,
-    )
-
-
 def mia_score(
     member_losses: ArrayLike,
     nonmember_losses: ArrayLike,
@@ -495,6 +563,12 @@ def mia_score(
     k-fold split (seeded) is the MIA score: 0.5 means members are indistinguishable from
     non-members, 1 means every member is recognised.
 
+    The true-positive rate at ``low_fpr`` is read once, not per fold: every sample's member
+    probability comes from the fold's attack that did not train on it (out-of-fold), and one
+    threshold is set over all ``group_size`` non-members (:func:`roc_point_at`). Per fold, a
+    fifth of the non-members cannot place a 1 % threshold (36 non-members allow no false
+    positive, an FPR step of 2.8 %). The FPR the threshold achieves is in ``achieved_fpr``.
+
     For an unlearning evaluation the members are the forget samples and the non-members are
     the ``heldout`` split, never the ID test set when the forget set is OOD (see the module
     docstring: that comparison measures distribution shift and inverts the verdict).
@@ -512,8 +586,8 @@ def mia_score(
         low_fpr: the false-positive rate at which the true-positive rate is reported.
 
     Returns:
-        An :class:`MIAScoreResult` with the mean and standard deviation over folds of accuracy,
-        AUC and TPR at ``low_fpr``, and the group sizes.
+        An :class:`MIAScoreResult` with the mean and standard deviation over folds of accuracy
+        and AUC, the pooled TPR at ``low_fpr`` with the FPR it achieves, and the group sizes.
 
     Raises:
         TypeError: inputs that are not tensors/arrays, or labels that are not integers.
@@ -533,7 +607,7 @@ def mia_score(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    features, is_member, num_members, num_nonmembers, matched = _prepare_attack_data(
+    features, is_member, num_members, num_nonmembers, matched = check_mia_inputs(
         member_losses,
         nonmember_losses,
         member_confidences=member_confidences,
@@ -546,7 +620,8 @@ def mia_score(
     )
     group_size = len(is_member) // 2
 
-    accuracies, aucs, tprs = [], [], []
+    accuracies, aucs = [], []
+    out_of_fold = np.empty(len(is_member), dtype=np.float64)  # each sample's score from the attack that never saw it
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train_positions, test_positions in folds.split(features, is_member):
         attack = make_pipeline(StandardScaler(), LogisticRegression())
@@ -555,15 +630,17 @@ def mia_score(
         truth = is_member[test_positions]
         accuracies.append(float(np.mean((member_probability >= 0.5) == truth)))
         aucs.append(float(roc_auc_score(truth, member_probability)))
-        tprs.append(true_positive_rate_at(truth, member_probability, low_fpr))
+        out_of_fold[test_positions] = member_probability
+    # A fold holds 1/n_splits of the non-members (36 of 179 on digits): too few for a 1 % threshold.
+    tpr_at_low_fpr, achieved_fpr = roc_point_at(is_member, out_of_fold, low_fpr)
 
     return MIAScoreResult(
         score=float(np.mean(accuracies)),
         score_std=float(np.std(accuracies)),
         auc=float(np.mean(aucs)),
         auc_std=float(np.std(aucs)),
-        tpr_at_low_fpr=float(np.mean(tprs)),
-        tpr_at_low_fpr_std=float(np.std(tprs)),
+        tpr_at_low_fpr=tpr_at_low_fpr,
+        achieved_fpr=achieved_fpr,
         loss_auc=float(roc_auc_score(is_member, -features[:, 0])),
         low_fpr=low_fpr,
         num_members=num_members,

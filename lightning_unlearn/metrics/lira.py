@@ -41,7 +41,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from lightning_unlearn.metrics.functional import membership_features, true_positive_rate_at
+from lightning_unlearn.checks import check_choice
+from lightning_unlearn.metrics.functional import allowed_false_positives, membership_features, true_positive_rate_at
 
 __all__ = [
     "GLOBAL_VARIANCE_BELOW",
@@ -72,11 +73,6 @@ LOW_FALSE_POSITIVE_RATES = (0.01, 0.001)
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {list(choices)}, but got {value!r}.")
-
-
 def _as_float_tensor(name: str, value: Any, ndim: int) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"Expected `{name}` to be a tensor, but got {type(value).__name__}.")
@@ -166,7 +162,7 @@ def fit_lira_gaussians(
         >>> gaussians.mean_in.tolist(), gaussians.mean_out.tolist(), gaussians.std_in.tolist()
         ([5.0, 4.0], [1.0, 0.0], [1.4142135623730951, 1.4142135623730951])
     """
-    _check_choice("variance", variance, get_args(VarianceMode))
+    check_choice("variance", variance, get_args(VarianceMode))
     values = _as_float_tensor("confidences", confidences, ndim=2)
     if not isinstance(is_in, torch.Tensor) or is_in.dtype != torch.bool:
         raise TypeError(
@@ -239,7 +235,7 @@ def lira_scores(confidences: torch.Tensor, gaussians: LiRAGaussians, variant: Li
         >>> lira_scores(torch.tensor([2.0]), gaussians).tolist()  # 0 − (−½·2²)
         [2.0]
     """
-    _check_choice("variant", variant, get_args(LiRAVariant))
+    check_choice("variant", variant, get_args(LiRAVariant))
     observed = _as_float_tensor("confidences", confidences, ndim=1)
     if observed.shape[0] != len(gaussians):
         raise ValueError(
@@ -256,10 +252,6 @@ def lira_scores(confidences: torch.Tensor, gaussians: LiRAGaussians, variant: Li
 # ---------------------------------------------------------------------------- the attack's figures
 def _fpr_label(rate: float) -> str:
     return f"{100 * rate:g} %"
-
-
-def _allowed_false_positives(rate: float, num_nonmembers: int) -> int:
-    return math.floor(rate * num_nonmembers + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -298,10 +290,10 @@ class LiRAResult:
         """How many of the non-members may be scored above the threshold at FPR ``rate``: ``⌊rate · n⌋``.
 
         Example:
-            >>> _allowed_false_positives(0.01, 179), _allowed_false_positives(0.001, 179)
+            >>> allowed_false_positives(0.01, 179), allowed_false_positives(0.001, 179)
             (1, 0)
         """
-        return _allowed_false_positives(rate, self.num_nonmembers)
+        return allowed_false_positives(rate, self.num_nonmembers)
 
     @property
     def auc_half_width(self) -> float:
@@ -578,7 +570,7 @@ def lira_attack(
     """
     if not isinstance(statistics, LiRAReferenceStatistics):
         raise TypeError(f"Expected `statistics` to be LiRAReferenceStatistics, but got {type(statistics).__name__}.")
-    _check_choice("variant", variant, get_args(LiRAVariant))
+    check_choice("variant", variant, get_args(LiRAVariant))
     gaussians = statistics.gaussians(variance)
     scored = []
     for name, confidences, indices, labels in (

@@ -12,10 +12,19 @@ Model ``k`` is trained with the target's recipe and the recipe seed ``recipe.see
 (initialisation and data order), so the target and the retrained model (``recipe.seed``) are never
 among the references: a retrained model is an unseen model to the attack, as it must be.
 
-Limitations. The references train one after another in the calling process, on the recipe's
-accelerator with one device each. Under DDP, train (or load from the cache) the statistics before
-the distributed run starts and hand them to every rank; they are a few small tensors. Spreading the
-``K`` models over the ranks, one model per rank, is not implemented.
+In one process the references train one after another, on the recipe's accelerator with one device
+each. Under a distributed run (an initialised ``torch.distributed`` process group with several
+ranks, e.g. a ``torchrun`` script that called ``init_process_group``), every rank calls the same
+function with the same splits, and the ``K`` models are spread over the ranks: rank ``r`` trains
+the models ``k`` with ``k mod world_size = r`` (:func:`models_of_rank`), each on one device (on
+GPUs the rank's own, ``torch.cuda.current_device()``) with its own seed exactly as in one process,
+so a model is the same model whichever rank trains it (bit for bit on CPU with the same number of
+threads: tests/metrics/test_lira_references.py compares two gloo processes with one). The ranks
+then exchange their rows of confidences and training times (``all_gather``, tensors only), so
+*every rank returns all* ``K`` *models' statistics*. With a cache (:func:`lira_references`), rank 0
+alone reads and writes it: on a hit it loads the entry and broadcasts it; on a miss every rank trains
+its share, and rank 0 writes the entry before any rank returns. The cache may therefore live on
+rank 0's disk alone; every rank must pass the same ``cache_dir`` and the same settings.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -33,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_unlearn.cache import ArtifactCache, CachedValue
+from lightning_unlearn.checks import check_integer
 from lightning_unlearn.datamodules.base import SplitDataset, UnlearningDataModule
 from lightning_unlearn.datamodules.splits import Split
 from lightning_unlearn.inference import predict
@@ -46,9 +58,13 @@ __all__ = [
     "candidate_split",
     "inclusion_matrix",
     "lira_references",
+    "models_of_rank",
     "reference_seeds",
     "train_lira_references",
 ]
+
+#: Called with ``(k, module)`` on the rank that trained reference model ``k``, right after it was scored.
+ModelHook = Callable[[int, L.LightningModule], object]
 
 #: The splits whose samples LiRA scores: members (forget) and both kinds of non-members.
 CANDIDATE_SPLITS = ("forget", "heldout", "validation_heldout")
@@ -59,17 +75,8 @@ MIN_REFERENCE_MODELS = 4
 
 
 def _check_settings(num_models: object, seed: object) -> None:
-    if isinstance(num_models, bool) or not isinstance(num_models, int):
-        raise TypeError(f"Expected `num_models` to be an integer, but got {type(num_models).__name__}.")
-    if num_models < MIN_REFERENCE_MODELS:
-        raise ValueError(
-            f"Expected `num_models` to be at least {MIN_REFERENCE_MODELS} (two IN and two OUT models per candidate),"
-            f" but got {num_models}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Expected `seed` to be an integer, but got {type(seed).__name__}.")
-    if seed < 0:
-        raise ValueError(f"Expected `seed` to be non-negative, but got {seed}.")
+    check_integer("num_models", num_models, MIN_REFERENCE_MODELS, reason="two IN and two OUT models per candidate")
+    check_integer("seed", seed, minimum=0)
 
 
 def inclusion_matrix(num_models: int, num_candidates: int, seed: int) -> torch.Tensor:
@@ -113,12 +120,77 @@ def candidate_split(datamodule: UnlearningDataModule) -> Split:
     return candidates
 
 
+def models_of_rank(num_models: int, rank: int, world_size: int) -> tuple[int, ...]:
+    """The reference models rank ``rank`` trains: ``k`` with ``k mod world_size = rank``.
+
+    Example:
+        >>> models_of_rank(5, 0, 2), models_of_rank(5, 1, 2), models_of_rank(5, 0, 1)
+        ((0, 2, 4), (1, 3), (0, 1, 2, 3, 4))
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"Expected `rank` in [0, {world_size}) for `world_size` {world_size}, but got {rank}.")
+    return tuple(range(rank, num_models, world_size))
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` of the default process group; ``(0, 1)`` without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _collective_device() -> torch.device:
+    """Where tensors must be for the process group's collectives: the rank's GPU under NCCL, else the CPU."""
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _require_same_settings_on_every_rank(num_models: int, seed: int, candidates: Split, recipe_seed: int) -> None:
+    """Fail on every rank, before any collective that depends on shapes, when the ranks disagree."""
+    fingerprint = [num_models, seed, recipe_seed, len(candidates), int(candidates.indices.astype(np.int64).sum())]
+    local = torch.tensor(fingerprint, dtype=torch.int64, device=_collective_device())
+    gathered = [torch.empty_like(local) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(gathered, local)
+    differing = [rank for rank, value in enumerate(gathered) if not torch.equal(value, gathered[0])]
+    if differing:
+        raise RuntimeError(
+            "Expected every rank to train the LiRA reference models with the same `num_models`, `seed`, recipe seed"
+            f" and candidates, but rank(s) {differing} differ from rank 0 ((K, seed, recipe seed, candidates, sum of"
+            f" their indices): {gathered[0].tolist()} on rank 0, {gathered[differing[0]].tolist()} on rank"
+            f" {differing[0]})."
+        )
+
+
+def _gather_rows(local: torch.Tensor, world_size: int) -> torch.Tensor:
+    """Every rank holds the rows of its own models; return, on every rank, row ``k`` from rank ``k mod world_size``."""
+    device = _collective_device()
+    sent = local.to(device)
+    gathered = [torch.empty_like(sent) for _ in range(world_size)]
+    torch.distributed.all_gather(gathered, sent)
+    rows = torch.empty_like(local)
+    for k in range(local.shape[0]):
+        rows[k] = gathered[k % world_size][k].cpu()
+    return rows
+
+
+def _trainer_devices(recipe: TrainingRecipe, trainer_overrides: dict[str, Any], world_size: int) -> Any:
+    """One device per model; under DDP on GPUs, the rank's own GPU (``devices=1`` would put every rank on GPU 0)."""
+    if "devices" in trainer_overrides:
+        return trainer_overrides["devices"]
+    accelerator = trainer_overrides.get("accelerator", recipe.accelerator)
+    if world_size > 1 and accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return [torch.cuda.current_device()]
+    return 1
+
+
 def train_lira_references(
     recipe: TrainingRecipe,
     datamodule: UnlearningDataModule,
     num_models: int = DEFAULT_REFERENCE_MODELS,
     seed: int = 0,
     progress_bar: bool | None = None,
+    on_model_trained: ModelHook | None = None,
     **trainer_overrides: Any,
 ) -> LiRAReferenceStatistics:
     """Train the ``K`` reference models and record their confidences on every candidate.
@@ -128,21 +200,28 @@ def train_lira_references(
     validation), on ``retain`` plus its IN candidates, with batches of ``datamodule.batch_size`` in
     an order seeded by its own seed.
 
+    Under a ``torch.distributed`` process group with several ranks, call it on every rank: rank ``r``
+    trains the models of :func:`models_of_rank`, and every rank returns the statistics of all ``K``
+    (see the module docstring). Model ``k`` gets the same seed and data whichever rank trains it.
+
     Args:
         recipe: the target's recipe.
         datamodule: the splits; the candidates are :data:`CANDIDATE_SPLITS`.
         num_models: ``K``, at least 4.
         seed: seeds which candidates each model trains on (and offsets the models' seeds).
-        progress_bar: a progress bar over the models, on stderr; ``None``: when stderr is a terminal.
+        progress_bar: a progress bar over the models (under DDP, rank 0's share), on stderr;
+            ``None``: when stderr is a terminal.
+        on_model_trained: called as ``on_model_trained(k, module)`` on the rank that trained model ``k``,
+            right after it was scored, to keep or inspect the models (they are not kept otherwise).
         **trainer_overrides: passed to the recipe's Trainer.
 
     Returns:
-        The reference statistics.
+        The reference statistics; ``seconds`` holds each model's ``Trainer.fit`` time, wherever it ran.
 
     Raises:
         TypeError: ``num_models`` or ``seed`` not an integer.
         ValueError: ``num_models`` below 4 or a negative ``seed``.
-        RuntimeError: overlapping candidate splits.
+        RuntimeError: overlapping candidate splits, or ranks whose settings or candidates differ.
     """
     from tqdm.auto import tqdm
 
@@ -151,17 +230,22 @@ def train_lira_references(
     _check_settings(num_models, seed)
     datamodule.setup("fit")
     candidates = candidate_split(datamodule)
+    rank, world_size = _distributed()
+    if world_size > 1:
+        _require_same_settings_on_every_rank(num_models, seed, candidates, recipe.seed)
     retain = datamodule.splits["retain"]
     inputs = datamodule.dataset("retain").inputs
     is_in = inclusion_matrix(num_models, len(candidates), seed)
     seeds = reference_seeds(recipe.seed, num_models, seed)
     candidate_loader = DataLoader(SplitDataset(inputs, candidates), batch_size=datamodule.eval_batch_size)
-    settings: dict[str, Any] = {"enable_progress_bar": False, "enable_model_summary": False, "devices": 1}
+    settings: dict[str, Any] = {"enable_progress_bar": False, "enable_model_summary": False}
     settings.update(trainer_overrides)
-    confidences = torch.empty(num_models, len(candidates), dtype=torch.float64)
-    seconds: list[float] = []
-    shown = show_progress(progress_bar)
-    for k in tqdm(range(num_models), desc="LiRA reference models", file=sys.stderr, disable=not shown):
+    settings["devices"] = _trainer_devices(recipe, trainer_overrides, world_size)
+    # Row k: model k's confidence on every candidate, then its training time (rows of other ranks stay 0).
+    rows = torch.zeros(num_models, len(candidates) + 1, dtype=torch.float64)
+    shown = show_progress(progress_bar) and rank == 0
+    description = "LiRA reference models" + (f" (rank 0 of {world_size})" if world_size > 1 else "")
+    for k in tqdm(models_of_rank(num_models, rank, world_size), desc=description, file=sys.stderr, disable=not shown):
         chosen = is_in[k].numpy()
         train_split = Split.of(
             np.concatenate([retain.indices, candidates.indices[chosen]]),
@@ -182,16 +266,20 @@ def train_lira_references(
         with warnings.catch_warnings():  # no validation on purpose, as for the target
             warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`.*")
             trainer.fit(module, train_dataloaders=loader)
-        seconds.append(time.perf_counter() - start)
+        rows[k, -1] = time.perf_counter() - start
         scored = predict(module.backbone, candidate_loader)
-        _, confidences[k] = membership_features(scored.logits, scored.targets)
+        _, rows[k, :-1] = membership_features(scored.logits, scored.targets)
+        if on_model_trained is not None:
+            on_model_trained(k, module)
+    if world_size > 1:
+        rows = _gather_rows(rows, world_size)
     return LiRAReferenceStatistics(
         indices=torch.from_numpy(candidates.indices),
         labels=torch.from_numpy(candidates.labels),
-        confidences=confidences,
+        confidences=rows[:, :-1].contiguous(),
         is_in=is_in,
         model_seeds=seeds,
-        seconds=tuple(seconds),
+        seconds=tuple(rows[:, -1].tolist()),
     )
 
 
@@ -212,12 +300,15 @@ def lira_references(
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
     progress_bar: bool | None = None,
+    on_model_trained: ModelHook | None = None,
     **trainer_overrides: Any,
 ) -> CachedValue[LiRAReferenceStatistics]:
     """:func:`train_lira_references`, cached on disk like the target (trained once, then loaded).
 
     The cache entry is keyed by the splits (a digest of the manifest), the recipe, ``num_models`` and
-    ``seed``; it holds tensors and JSON only, read back with ``weights_only=True``.
+    ``seed``; it holds tensors and JSON only, read back with ``weights_only=True``. Under a process
+    group with several ranks, call it on every rank: rank 0 alone reads and writes the cache, every
+    rank returns the same statistics and the same ``from_cache`` (see the module docstring).
 
     Args:
         recipe: the target's recipe.
@@ -226,13 +317,15 @@ def lira_references(
         seed: seeds the inclusion matrix.
         cache_dir: the cache folder; ``None`` trains afresh every time.
         progress_bar: a progress bar over the models, on stderr; ``None``: when stderr is a terminal.
+        on_model_trained: as in :func:`train_lira_references`; not called when the entry comes from the cache.
         **trainer_overrides: passed to the recipe's Trainer (not part of the cache key).
 
     Returns:
         The statistics, whether they came from the cache, and the cache folder.
 
     Raises:
-        TypeError, ValueError, RuntimeError: as :func:`train_lira_references`.
+        TypeError, ValueError, RuntimeError: as :func:`train_lira_references`; under DDP, a
+            :class:`RuntimeError` on every rank when rank 0 could not read or write the cache.
 
     Example:
         >>> import tempfile
@@ -246,10 +339,109 @@ def lira_references(
     """
     _check_settings(num_models, seed)
     datamodule.setup("fit")
-    return ArtifactCache(cache_dir).get_or_build(
-        "lira-references",
-        _cache_config(recipe, datamodule, num_models, seed),
-        build=lambda: train_lira_references(recipe, datamodule, num_models, seed, progress_bar, **trainer_overrides),
-        save=lambda statistics, folder: statistics.save(folder),
-        load=LiRAReferenceStatistics.load,
+    cache = ArtifactCache(cache_dir)
+    config = _cache_config(recipe, datamodule, num_models, seed)
+
+    def train() -> LiRAReferenceStatistics:
+        return train_lira_references(
+            recipe, datamodule, num_models, seed, progress_bar, on_model_trained, **trainer_overrides
+        )
+
+    def save(statistics: LiRAReferenceStatistics, folder: Path) -> None:
+        statistics.save(folder)
+
+    rank, world_size = _distributed()
+    if world_size == 1:
+        return cache.get_or_build(_CACHE_KIND, config, build=train, save=save, load=LiRAReferenceStatistics.load)
+
+    # Several ranks: rank 0 decides from its own disk, and tells the others.
+    folder = cache.folder(_CACHE_KIND, config)
+    cached = rank == 0 and folder is not None and (folder / "config.json").is_file()
+    if _broadcast_flag(cached):
+        loaded: LiRAReferenceStatistics | None = None
+        failure: BaseException | None = None
+        if rank == 0:
+            try:
+                loaded = cache.get_or_build(
+                    _CACHE_KIND, config, build=_never, save=save, load=LiRAReferenceStatistics.load
+                ).value
+            except Exception as error:  # every rank must learn of it, or the others wait forever
+                failure = error
+        _agree_or_raise(failure, f"read the cached LiRA reference statistics in {str(folder)!r}")
+        candidates = candidate_split(datamodule)
+        return CachedValue(_broadcast_statistics(loaded, num_models, len(candidates)), True, folder)
+
+    statistics = train()  # every rank trains its share and ends with all K models' statistics
+    failure = None
+    if rank == 0 and folder is not None:
+        try:
+            cache.get_or_build(
+                _CACHE_KIND, config, build=lambda: statistics, save=save, load=LiRAReferenceStatistics.load
+            )
+        except Exception as error:
+            failure = error
+    _agree_or_raise(failure, f"write the LiRA reference statistics to the cache in {str(folder)!r}")  # also a barrier
+    return CachedValue(statistics, False, folder)
+
+
+_CACHE_KIND = "lira-references"
+
+
+def _never() -> LiRAReferenceStatistics:
+    raise RuntimeError("Expected the cached LiRA reference statistics to exist, but the cache entry vanished.")
+
+
+def _broadcast_flag(value: bool) -> bool:
+    """Rank 0's ``value``, on every rank."""
+    flag = torch.tensor([int(value)], dtype=torch.int64, device=_collective_device())
+    torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def _agree_or_raise(failure: BaseException | None, action: str) -> None:
+    """Tell every rank whether rank 0 managed to ``action``; raise on every rank when it did not."""
+    if _broadcast_flag(failure is None):
+        return
+    if failure is not None:
+        raise failure
+    raise RuntimeError(f"Expected rank 0 to {action}, but it failed there (its own error says why).")
+
+
+def _broadcast_statistics(
+    statistics: LiRAReferenceStatistics | None, num_models: int, num_candidates: int
+) -> LiRAReferenceStatistics:
+    """Rank 0's statistics on every rank, sent as two tensors (integers, reals); shapes are known everywhere."""
+    device = _collective_device()
+    integers = torch.empty(2 * num_candidates + num_models * (num_candidates + 1), dtype=torch.int64, device=device)
+    reals = torch.empty(num_models * (num_candidates + 1), dtype=torch.float64, device=device)
+    if statistics is not None:  # rank 0
+        if statistics.confidences.shape != (num_models, num_candidates):
+            raise RuntimeError(
+                f"Expected cached LiRA reference statistics of shape ({num_models}, {num_candidates}), but got"
+                f" {tuple(statistics.confidences.shape)}."
+            )
+        integers.copy_(
+            torch.cat(
+                [
+                    statistics.indices.to(torch.int64),
+                    statistics.labels.to(torch.int64),
+                    statistics.is_in.to(torch.int64).reshape(-1),
+                    torch.tensor(statistics.model_seeds, dtype=torch.int64),
+                ]
+            )
+        )
+        reals.copy_(
+            torch.cat([statistics.confidences.reshape(-1), torch.tensor(statistics.seconds, dtype=torch.float64)])
+        )
+    torch.distributed.broadcast(integers, src=0)
+    torch.distributed.broadcast(reals, src=0)
+    integers, reals = integers.cpu(), reals.cpu()
+    n, k = num_candidates, num_models
+    return LiRAReferenceStatistics(
+        indices=integers[:n].clone(),
+        labels=integers[n : 2 * n].clone(),
+        confidences=reals[: k * n].reshape(k, n).clone(),
+        is_in=integers[2 * n : 2 * n + k * n].reshape(k, n).bool(),
+        model_seeds=tuple(integers[2 * n + k * n :].tolist()),
+        seconds=tuple(reals[k * n :].tolist()),
     )

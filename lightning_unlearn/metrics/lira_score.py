@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import torch
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
-from lightning_unlearn.metrics.classes import checked_membership_batch, require_both_groups, unique_by_index
+from lightning_unlearn.checks import check_choice
+from lightning_unlearn.metrics.classes import MembershipMetric
 from lightning_unlearn.metrics.functional import membership_features
 from lightning_unlearn.metrics.lira import (
     LiRAGaussians,
@@ -30,7 +29,7 @@ from lightning_unlearn.metrics.lira import (
 __all__ = ["LiRAScore"]
 
 
-class LiRAScore(Metric):
+class LiRAScore(MembershipMetric):
     """LiRA's AUC on members vs non-members, from precomputed reference statistics, gathered across ranks.
 
     Feed it the model's logits on forget samples (``is_member=True``) and on non-members
@@ -73,14 +72,8 @@ class LiRAScore(Metric):
         (tensor(1., dtype=torch.float64), 1.0)
     """
 
-    is_differentiable = False
-    higher_is_better = None
-    full_state_update = False
-
-    confidences: list[torch.Tensor]
-    labels: list[torch.Tensor]
-    is_member: list[torch.Tensor]
-    indices: list[torch.Tensor]
+    feature_names = ("confidences",)
+    result: LiRAResult | None
 
     def __init__(
         self,
@@ -94,41 +87,15 @@ class LiRAScore(Metric):
             raise TypeError(
                 f"Expected `statistics` to be LiRAReferenceStatistics, but got {type(statistics).__name__}."
             )
-        if variant not in get_args(LiRAVariant):
-            raise ValueError(f"Expected `variant` to be one of {list(get_args(LiRAVariant))}, but got {variant!r}.")
+        check_choice("variant", variant, get_args(LiRAVariant))
         self.statistics = statistics
         self.variant: LiRAVariant = variant
         self.gaussians: LiRAGaussians = statistics.gaussians(variance)  # fitted once, read every epoch
-        self.result: LiRAResult | None = None
-        for name in ("confidences", "labels", "is_member", "indices"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def reset(self) -> None:
-        """Clear the gathered samples and the last :attr:`result`."""
-        super().reset()
-        self.result = None
-
-    def update(
-        self, logits: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor, is_member: bool | torch.Tensor
-    ) -> None:
-        """Add a batch of members or non-members.
-
-        Args:
-            logits: ``(n, num_classes)`` model outputs.
-            targets: the labels the samples carry (those the reference models were scored on).
-            indices: their global indices, each a candidate of the statistics.
-            is_member: ``True`` for forget samples, ``False`` for non-members; or a per-sample bool tensor.
-
-        Raises:
-            TypeError: non-tensor inputs, or a membership flag that is not boolean.
-            ValueError: inputs of different lengths.
-        """
-        flags = checked_membership_batch(logits, targets, indices, is_member)
+    def features(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The logit-scaled confidence of each sample's label, the statistic LiRA's Gaussians describe."""
         _, confidences = membership_features(logits, targets)
-        self.confidences.append(confidences)
-        self.labels.append(targets.to(torch.long))
-        self.is_member.append(flags.to(torch.uint8))  # gloo cannot gather bool tensors
-        self.indices.append(indices.to(torch.long))
+        return (confidences,)
 
     def compute(self) -> torch.Tensor:
         """LiRA's AUC over the de-duplicated samples of every rank (also sets :attr:`result`).
@@ -137,16 +104,7 @@ class LiRAScore(Metric):
             ValueError: only members or only non-members were given, a sample that is not a
                 candidate of the statistics, or a label that differs from the candidate's.
         """
-        if isinstance(self.indices, list) and not self.indices:
-            raise ValueError("Expected both member and non-member samples, but `update()` was never called.")
-        indices, confidences, labels, flags = unique_by_index(
-            dim_zero_cat(self.indices),
-            dim_zero_cat(self.confidences),
-            dim_zero_cat(self.labels),
-            dim_zero_cat(self.is_member).bool(),
-        )
-        indices, confidences, labels, flags = indices.cpu(), confidences.cpu(), labels.cpu(), flags.cpu()
-        require_both_groups(flags)
+        indices, confidences, labels, flags = (values.cpu() for values in self.gathered())
         groups = []
         for name, chosen in (("member", flags), ("nonmember", ~flags)):
             positions = self.statistics.positions(indices[chosen], labels[chosen], name=f"{name} indices")

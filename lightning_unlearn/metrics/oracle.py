@@ -39,8 +39,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lightning_unlearn.checks import check_choice, check_in_range, check_integer, check_positive
 from lightning_unlearn.datamodules.base import UnlearningDataModule
 from lightning_unlearn.inference import Predictions, predict
+from lightning_unlearn.storage import atomic_write
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
 __all__ = [
@@ -92,8 +94,7 @@ def attack_features(
     Raises:
         ValueError: an unknown feature set, or a ``top_k`` outside 1…num_classes.
     """
-    if features not in ORACLE_FEATURES:
-        raise ValueError(f"Expected `features` to be one of {list(ORACLE_FEATURES)}, but got {features!r}.")
+    check_choice("features", features, ORACLE_FEATURES)
     probabilities = posteriors.detach().to(torch.float64).cpu().numpy()
     labels = targets.detach().cpu().numpy().astype(np.int64)
     num_classes = probabilities.shape[1]
@@ -256,14 +257,6 @@ def near_chance_message(quality: OracleQualityReport) -> str:
 
 
 # ---------------------------------------------------------------------------- the oracle
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value}.")
-    return value
-
-
 class ShadowModelOracle:
     """A frozen membership oracle: shadow model + seeded XGBoost attack (Forsaken §V-A).
 
@@ -310,22 +303,14 @@ class ShadowModelOracle:
         seed: int = 0,
         n_jobs: int = 2,
     ) -> None:
-        if features not in ORACLE_FEATURES:
-            raise ValueError(f"Expected `features` to be one of {list(ORACLE_FEATURES)}, but got {features!r}.")
-        self.features: OracleFeatures = features
-        self.top_k = _positive_int("top_k", top_k)
-        self.n_estimators = _positive_int("n_estimators", n_estimators)
-        self.max_depth = _positive_int("max_depth", max_depth)
-        self.n_jobs = _positive_int("n_jobs", n_jobs)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"Expected `seed` to be an integer, but got {type(seed).__name__}.")
-        self.seed = seed
-        if not learning_rate > 0:
-            raise ValueError(f"Expected `learning_rate` to be positive, but got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"Expected `threshold` to be in (0, 1), but got {threshold!r}.")
-        self.threshold = float(threshold)
+        self.features: OracleFeatures = check_choice("features", features, ORACLE_FEATURES)
+        self.top_k = check_integer("top_k", top_k)
+        self.n_estimators = check_integer("n_estimators", n_estimators)
+        self.max_depth = check_integer("max_depth", max_depth)
+        self.n_jobs = check_integer("n_jobs", n_jobs)
+        self.seed = check_integer("seed", seed, minimum=None)
+        self.learning_rate = check_positive("learning_rate", learning_rate)
+        self.threshold = check_in_range("threshold", threshold, 0.0, 1.0, include_low=False, include_high=False)
         self.num_classes: int | None = None
         self.shadow_model: nn.Module | None = None
         self.shadow_seconds: float = float("nan")
@@ -608,8 +593,6 @@ class ShadowModelOracle:
             RuntimeError: the oracle is not fitted.
         """
         attack = self._require_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": ORACLE_FILE_FORMAT,
             "version": ORACLE_FILE_VERSION,
@@ -619,8 +602,7 @@ class ShadowModelOracle:
             "shadow_seconds": self.shadow_seconds,
             "attack_seconds": self.attack_seconds,
         }
-        torch.save(payload, path)
-        return path
+        return atomic_write(path, lambda file: torch.save(payload, file))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ShadowModelOracle:

@@ -141,7 +141,10 @@ COLUMN_DEFINITIONS: dict[str, str] = {
     "MIA": "population membership attack (logistic regression on loss and confidence, 5-fold), forget vs heldout,"
     " mean ± std over folds; 0.5 = indistinguishable; the retrained model's score is the target",
     "MIA AUC": "the same attack's ROC AUC; 0.5 = chance",
-    "TPR@1%FPR": "the attack's true-positive rate at 1 % false positives; about 0.01 = chance",
+    "TPR@1%FPR": "the attack's true-positive rate at a false-positive rate of at most 1 %, read once over the"
+    " out-of-fold scores of all 5 folds pooled (every sample scored by a fold's attack that did not train on it; one"
+    " threshold over every non-member of the balanced groups, a tie never split); the FPR it achieves is given below"
+    " the table; about 0.01 = chance",
     "loss AUC": "AUC of the loss alone, nothing fitted (lower loss = member): above 0.5 forget samples still look"
     " like members, below 0.5 they look less like members than unseen data (the direction of the evidence)",
     "time s": "seconds to produce the model (median of the timed repeats; see the timing policy)",
@@ -453,6 +456,22 @@ class UnlearningReport:
             rows.append(row)
         return rows
 
+    def _mia_lines(self) -> list[str]:
+        """How the population attack's TPR@1%FPR was read, and the FPR each model's threshold achieved."""
+        first = self.models[0].mia
+        achieved = ", ".join(f"{m.name} {100 * m.mia.achieved_fpr:.2f} %" for m in self.models)
+        sizes = {m.mia.group_size for m in self.models}
+        size = f"{first.group_size:,}" if len(sizes) == 1 else "/".join(f"{m.mia.group_size:,}" for m in self.models)
+        allowed = {m.mia.false_positives_allowed for m in self.models}
+        allows = f"{first.false_positives_allowed}" if len(allowed) == 1 else "/".join(map(str, sorted(allowed)))
+        notes = dict.fromkeys(note for m in self.models for note in m.mia.notes)  # once each, in order
+        return [
+            f"MIA TPR@{100 * first.low_fpr:g}%FPR: the {first.n_splits} folds' out-of-fold scores pooled, one threshold"
+            f" over the {size} non-members of the balanced groups ({allows} false positive(s) allowed, a tie never"
+            f" split); FPR achieved: {achieved}.",
+            *notes,
+        ]
+
     def _lira_lines(self) -> list[str]:
         results = [m.lira for m in self.models if m.lira is not None]
         if not results:
@@ -509,6 +528,7 @@ class UnlearningReport:
                 )
                 for row in cells
             ),
+            *self._mia_lines(),
             *self._oracle_lines(),
             *self._verdict_lines(),
             *self._lira_lines(),
@@ -527,7 +547,11 @@ class UnlearningReport:
             "",
             *(
                 f"- {line}"
-                for line in self._verdict_lines() + self._oracle_lines() + self._lira_lines() + list(self.notes)
+                for line in self._verdict_lines()
+                + self._mia_lines()
+                + self._oracle_lines()
+                + self._lira_lines()
+                + list(self.notes)
             ),
             "",
             "### Columns",
@@ -551,6 +575,7 @@ class UnlearningReport:
                 "oracle_quality": self.oracle_quality.to_dict(),
                 "models": [m.to_dict() for m in self.models],
                 "notes": list(self.notes),
+                "mia": self._mia_lines(),
                 **({"lira": self._lira_lines()} if self.has_lira else {}),
             }
         )

@@ -50,6 +50,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_unlearn.checks import check_integer
 from lightning_unlearn.classifier import classification_loss
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.metrics.classes import MIAScore
@@ -75,12 +76,6 @@ __all__ = [
 VALIDATION_SPLITS = ("validation", "forget", "validation_heldout")
 
 
-def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value}.")
-    return value
 
 
 def default_unlearning_optimizer(params: Any) -> torch.optim.Optimizer:
@@ -156,7 +151,7 @@ class UnlearningBaseline(UnlearningMethod):
             raise ValueError(f"Expected `loss` to be 'cross_entropy' or 'hinge', but got {loss!r}.")
         if isinstance(mia_folds, bool) or not isinstance(mia_folds, int) or mia_folds < 2:
             raise ValueError(f"Expected `mia_folds` to be an integer of at least 2, but got {mia_folds!r}.")
-        self.max_epochs = _positive_int("max_epochs", self.default_max_epochs if max_epochs is None else max_epochs)
+        self.max_epochs = check_integer("max_epochs", self.default_max_epochs if max_epochs is None else max_epochs)
         self.model = copy.deepcopy(network).train()
         self.model.requires_grad_(True)
         self.optimizer = optimizer
@@ -701,7 +696,7 @@ def run_baseline(
     if not isinstance(baseline, UnlearningBaseline):
         raise TypeError(f"Expected `baseline` to be an UnlearningBaseline, but got {type(baseline).__name__}.")
     if max_epochs is not None:
-        trainer_kwargs["max_epochs"] = _positive_int("max_epochs", max_epochs)
+        trainer_kwargs["max_epochs"] = check_integer("max_epochs", max_epochs)
     trainer_kwargs.setdefault("limit_val_batches", 0)
     run = fit_method(baseline, datamodule, device_settings, seed=seed, progress_bar=progress_bar, **trainer_kwargs)
     if evaluate:

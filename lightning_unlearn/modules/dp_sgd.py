@@ -11,8 +11,10 @@ Differential Privacy of the Sampled Gaussian Mechanism", 2019) and converted to 
 Per-sample gradients, clipping, noise, Poisson sampling and the accountant come from Opacus
 (Meta's maintained DP library for PyTorch, ``pip install opacus``), checked to work with the
 torch this project pins. :func:`noise_multiplier_for` calibrates ``σ`` by bisection so that a
-planned run — a list of ``(sample_rate, steps)`` phases, as SISA's cumulative slices make —
-spends at most the target ``ε``; :func:`spent_epsilon` reads the accountant for a plan.
+planned run — a list of ``(sample_rate, steps)`` phases, as SISA's cumulative slices make, each
+phase at ``σ`` times its own fixed scale — spends at most the target ``ε``;
+:func:`spent_epsilon` reads the accountant for a plan. The accountant composes the Rényi-DP of
+the phases, each a subsampled Gaussian mechanism with its own rate and noise.
 """
 
 from __future__ import annotations
@@ -49,49 +51,88 @@ def require_opacus() -> None:
         )
 
 
-def spent_epsilon(noise_multiplier: float, plan: Sequence[tuple[float, int]], delta: float) -> float:
+def _noise_scales(plan: Sequence[tuple[float, int]], noise_scales: Sequence[float] | None) -> list[float]:
+    if noise_scales is None:
+        return [1.0] * len(plan)
+    scales = [float(scale) for scale in noise_scales]
+    if len(scales) != len(plan) or not all(scale > 0 for scale in scales):
+        raise ValueError(
+            f"Expected `noise_scales` to hold one positive number per phase of the plan ({len(plan)}), but got"
+            f" {list(noise_scales)}."
+        )
+    return scales
+
+
+def spent_epsilon(
+    noise_multiplier: float,
+    plan: Sequence[tuple[float, int]],
+    delta: float,
+    noise_scales: Sequence[float] | None = None,
+) -> float:
     """The ``ε`` the RDP accountant gives a DP-SGD run of ``plan`` at noise multiplier ``σ``.
 
     Args:
         noise_multiplier: ``σ``, the noise standard deviation in units of the clipping norm.
         plan: the run's phases, each ``(sample_rate, steps)``.
         delta: ``δ``.
+        noise_scales: phase ``i`` runs at ``σ·noise_scales[i]`` (default: every phase at ``σ``).
+
+    Raises:
+        ValueError: ``noise_scales`` not one positive number per phase.
 
     Example:
         >>> round(spent_epsilon(1.0, [(0.01, 1000)], 1e-5), 2)
         2.11
+        >>> round(spent_epsilon(1.0, [(0.01, 500), (0.01, 500)], 1e-5, noise_scales=[2.0, 1.0]), 2)
+        1.72
     """
     require_opacus()
     from opacus.accountants import RDPAccountant
 
+    scales = _noise_scales(plan, noise_scales)
     accountant = RDPAccountant()
-    accountant.history = [(float(noise_multiplier), float(rate), int(steps)) for rate, steps in plan if steps > 0]
+    accountant.history = [
+        (float(noise_multiplier) * scale, float(rate), int(steps))
+        for (rate, steps), scale in zip(plan, scales)
+        if steps > 0
+    ]
     if not accountant.history:
         return 0.0
     return float(accountant.get_epsilon(delta=delta, alphas=_ALPHAS))
 
 
-def noise_multiplier_for(epsilon: float, delta: float, plan: Sequence[tuple[float, int]]) -> float:
+def noise_multiplier_for(
+    epsilon: float,
+    delta: float,
+    plan: Sequence[tuple[float, int]],
+    noise_scales: Sequence[float] | None = None,
+) -> float:
     """The smallest noise multiplier ``σ`` (to 0.2 %) for which ``plan`` spends at most ``ε``.
 
     Args:
         epsilon: the target ``ε``, positive.
         delta: ``δ`` in (0, 1).
         plan: the run's phases, each ``(sample_rate, steps)``.
+        noise_scales: phase ``i`` runs at ``σ·noise_scales[i]`` (default: every phase at ``σ``).
+
+    Raises:
+        ValueError: no noise makes the plan (ε, δ)-DP, or ``noise_scales`` not one positive
+            number per phase.
 
     Example:
         >>> sigma = noise_multiplier_for(16.0, 1e-5, [(0.25, 80), (0.5, 40)])
         >>> spent_epsilon(sigma, [(0.25, 80), (0.5, 40)], 1e-5) <= 16.0
         True
     """
+    scales = _noise_scales(plan, noise_scales)
     low, high = 0.0, 1.0
-    while spent_epsilon(high, plan, delta) > epsilon:
+    while spent_epsilon(high, plan, delta, scales) > epsilon:
         low, high = high, high * 2
         if high > 1e6:
             raise ValueError(f"Expected a DP-SGD plan that some noise makes ({epsilon}, {delta})-DP, but got {plan}.")
     while high - low > 2e-3 * high:
         middle = (low + high) / 2
-        if spent_epsilon(middle, plan, delta) > epsilon:
+        if spent_epsilon(middle, plan, delta, scales) > epsilon:
             low = middle
         else:
             high = middle

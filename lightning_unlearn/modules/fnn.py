@@ -57,6 +57,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lightning_unlearn.checks import check_integer, check_positive
 from lightning_unlearn.datamodules.base import IndexedBatch
 from lightning_unlearn.models import LossName
 from lightning_unlearn.modules.baselines import UnlearningBaseline
@@ -85,22 +86,6 @@ Phase = Literal["learn", "unlearn"]
 Placement = Literal["1-L", "2-L"]
 UnlearnTraining = Literal["retain", "none"]
 
-
-
-def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"Expected `{name}` to be positive, but got {float(value)}.")
-    return float(value)
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` to be at least {minimum}, but got {value}.")
-    return value
 
 
 # ---------------------------------------------------------------------------- the layer
@@ -279,7 +264,7 @@ def last_fully_connected_layers(model: nn.Module, count: int = 1) -> list[str]:
         >>> last_fully_connected_layers(MLP(64, 5), 1)
         ['3']
     """
-    _check_count("count", count)
+    check_integer("count", count)
     hidden = fully_connected_layers(model)
     if len(hidden) < count:
         raise ValueError(
@@ -353,7 +338,7 @@ def insert_forgetting_layers(
                 raise ValueError(f"Expected a τ tensor for layer {name!r} in `tau`, but got only {list(tau)}.")
             values = tau[name]
         else:
-            values = torch.full((neurons,), _check_positive("tau", tau))
+            values = torch.full((neurons,), check_positive("tau", tau))
         block = ForgettingBlock(layer, values)
         if block.forgetting.num_neurons != neurons:
             raise ValueError(
@@ -449,10 +434,10 @@ def forgetting_rates(
     """
     if policy not in FORGETTING_POLICIES:
         raise ValueError(f"Expected `policy` to be one of {list(FORGETTING_POLICIES)}, but got {policy!r}.")
-    _check_count("num_neurons", num_neurons)
-    tau = _check_positive("tau", tau)
-    tau_min = _check_positive("tau_min", tau_min)
-    tau_max = _check_positive("tau_max", tau_max)
+    check_integer("num_neurons", num_neurons)
+    tau = check_positive("tau", tau)
+    tau_min = check_positive("tau_min", tau_min)
+    tau_max = check_positive("tau_max", tau_max)
     if tau_min > tau_max:
         raise ValueError(f"Expected `tau_min` to be at most `tau_max` ({tau_max}), but got {tau_min}.")
     if policy == "fixed":
@@ -463,7 +448,7 @@ def forgetting_rates(
         generator = torch.Generator().manual_seed(seed)
         return _graded(num_neurons, tau_min, tau_max)[torch.randperm(num_neurons, generator=generator)]
     if policy == "top_k":
-        _check_count("k", k)
+        check_integer("k", k)
         if k > num_neurons:
             raise ValueError(f"Expected `k` to be at most the layer's {num_neurons} neurons, but got {k}.")
         if tau > tau_max:
@@ -572,9 +557,9 @@ def phase_schedule(turns: int = 5, learn_epochs: int = 2, unlearn_epochs: int = 
         >>> [(s.phase, s.clock) for s in phase_schedule(1, 1, 2)]
         [('learn', 0), ('unlearn', 1), ('unlearn', 2)]
     """
-    _check_count("turns", turns)
-    _check_count("learn_epochs", learn_epochs)
-    _check_count("unlearn_epochs", unlearn_epochs)
+    check_integer("turns", turns)
+    check_integer("learn_epochs", learn_epochs)
+    check_integer("unlearn_epochs", unlearn_epochs)
     steps: list[PhaseStep] = []
     for turn in range(turns):
         for j in range(learn_epochs):
@@ -692,7 +677,7 @@ class FNNModule(UnlearningBaseline):
         self.schedule = schedule
         # Validate the τ settings now, so a bad config fails before any data is read.
         for name, value in (("tau", tau), ("tau_min", tau_min), ("tau_max", tau_max)):
-            _check_positive(name, value)
+            check_positive(name, value)
         if tau_min > tau_max:
             raise ValueError(f"Expected `tau_min` to be at most `tau_max` ({tau_max}), but got {tau_min}.")
         self.save_hyperparameters(ignore=["target", "optimizer"])
@@ -701,7 +686,7 @@ class FNNModule(UnlearningBaseline):
         )
         self.forgetting_layers = insert_forgetting_layers(self.model, self.layer_names, tau=tau)
         if policy == "top_k":
-            _check_count("top_k", top_k)
+            check_integer("top_k", top_k)
             if tau > tau_max:
                 raise ValueError(
                     f"Expected `tau` (the τ of the neurons outside the top k) to be at most `tau_max` ({tau_max}) for"

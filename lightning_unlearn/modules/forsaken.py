@@ -69,8 +69,10 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader
 
+from lightning_unlearn.checks import check_choice, check_in_range, check_integer, check_non_negative, check_positive
 from lightning_unlearn.datamodules.base import IndexedBatch, UnlearningDataModule
 from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_network
+from lightning_unlearn.storage import atomic_write
 from lightning_unlearn.trainers import DeviceSettings
 
 __all__ = [
@@ -219,22 +221,6 @@ _PER_SAMPLE_BUDGET = 2**25
 def default_generator_optimizer(params: Iterable[Any]) -> torch.optim.Optimizer:
     """Adam with learning rate 0.01: the default optimiser of the mask-gradient generator."""
     return torch.optim.Adam(params, lr=1e-2)
-
-
-def _check_number(name: str, value: object) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-    if not math.isfinite(value):
-        raise ValueError(f"Expected `{name}` to be finite, but got {value!r}.")
-    return float(value)
-
-
-def _check_integer(name: str, value: object, minimum: int, meaning: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be an integer, but got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` ({meaning}) to be at least {minimum}, but got {value}.")
-    return value
 
 
 # ---------------------------------------------------------------------------- the maths
@@ -506,12 +492,6 @@ def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str], argumen
         ) from None
 
 
-def _choice(name: str, value: object, choices: Sequence[str]) -> Any:
-    if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {list(choices)}, but got {value!r}.")
-    return value
-
-
 class ForsakenModule(UnlearningMethod):
     """Forsaken unlearning (Algorithm 1): a frozen target and a trainable mask-gradient generator.
 
@@ -681,47 +661,34 @@ class ForsakenModule(UnlearningMethod):
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
         super().__init__(target)
-        self.iterations = _check_integer("iterations", iterations, 1, "T, the number of iterations")
-        self.xi = _check_number("xi", xi)
-        if self.xi <= 0:
-            raise ValueError(f"Expected `xi` (ξ, the forgetting coefficient) to be positive, but got {xi!r}.")
-        self.penalty_weight = _check_number("penalty_weight", penalty_weight)
-        if self.penalty_weight < 0:
-            raise ValueError(
-                f"Expected `penalty_weight` (λ, the sparsity penalty) to be non-negative, but got {penalty_weight!r}."
-            )
+        self.iterations = check_integer("iterations", iterations, meaning="T, the number of iterations")
+        self.xi = check_positive("xi", xi, meaning="ξ, the forgetting coefficient")
+        self.penalty_weight = check_non_negative("penalty_weight", penalty_weight, meaning="λ, the sparsity penalty")
         if not isinstance(dynamic_penalty, bool):
             raise TypeError(f"Expected `dynamic_penalty` to be a boolean, but got {type(dynamic_penalty).__name__}.")
-        self.probe_size = None if probe_size is None else _check_integer("probe_size", probe_size, 1, "samples of D0")
-        _choice("posterior", posterior, POSTERIOR_KINDS)
-        self.neighbours = _check_integer("neighbours", neighbours, 1, "reference samples per forget sample")
-        self.initial_gain = _check_number("initial_gain", initial_gain)
-        if self.initial_gain <= 0:
-            raise ValueError(f"Expected `initial_gain` to be positive, but got {initial_gain!r}.")
+        self.probe_size = (
+            None if probe_size is None else check_integer("probe_size", probe_size, meaning="samples of D0")
+        )
+        check_choice("posterior", posterior, POSTERIOR_KINDS)
+        self.neighbours = check_integer("neighbours", neighbours, meaning="reference samples per forget sample")
+        self.initial_gain = check_positive("initial_gain", initial_gain)
         if not callable(optimizer):
             raise TypeError(f"Expected `optimizer` to be callable, but got {type(optimizer).__name__}.")
-        self.penalised: PenaltyReading = _choice("penalised", penalised, PENALTY_READINGS)
-        self.schedule: Schedule = _choice("schedule", schedule, SCHEDULES)
-        self.warmup = _check_integer("warmup", warmup, 0, "iterations of the warm-up")
-        self.preservation_weight = _check_number("preservation_weight", preservation_weight)
-        if self.preservation_weight < 0:
-            raise ValueError(
-                f"Expected `preservation_weight` (γ, the preservation term) to be non-negative, but got"
-                f" {preservation_weight!r}."
-            )
+        self.penalised: PenaltyReading = check_choice("penalised", penalised, PENALTY_READINGS)
+        self.schedule: Schedule = check_choice("schedule", schedule, SCHEDULES)
+        self.warmup = check_integer("warmup", warmup, 0, meaning="iterations of the warm-up")
+        self.preservation_weight = check_non_negative(
+            "preservation_weight", preservation_weight, meaning="γ, the preservation term"
+        )
         self.preservation_size = (
             None
             if preservation_size is None
-            else _check_integer("preservation_size", preservation_size, 1, "retained samples preserved")
+            else check_integer("preservation_size", preservation_size, meaning="retained samples preserved")
         )
-        self.stopping: Stopping = _choice("stopping", stopping, STOPPINGS)
-        self.stopping_margin = _check_number("stopping_margin", stopping_margin)
-        if not 0.0 <= self.stopping_margin < 0.5:
-            raise ValueError(f"Expected `stopping_margin` to be in [0, 0.5), but got {stopping_margin!r}.")
-        self.accuracy_tolerance = _check_number("accuracy_tolerance", accuracy_tolerance)
-        if not 0.0 <= self.accuracy_tolerance <= 1.0:
-            raise ValueError(f"Expected `accuracy_tolerance` to be in [0, 1], but got {accuracy_tolerance!r}.")
-        self.check_every = _check_integer("check_every", check_every, 1, "iterations between stopping checks")
+        self.stopping: Stopping = check_choice("stopping", stopping, STOPPINGS)
+        self.stopping_margin = check_in_range("stopping_margin", stopping_margin, 0.0, 0.5, include_high=False)
+        self.accuracy_tolerance = check_in_range("accuracy_tolerance", accuracy_tolerance, 0.0, 1.0)
+        self.check_every = check_integer("check_every", check_every, meaning="iterations between stopping checks")
         self.save_hyperparameters(ignore=["target", "optimizer", "shadow_model"])
         self.automatic_optimization = False  # one closure-driven step per iteration, L-BFGS included
 
@@ -1261,10 +1228,7 @@ class ForsakenModule(UnlearningMethod):
         Returns:
             The path written.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.unlearned_model().state_dict(), path)
-        return path
+        return atomic_write(path, lambda file: torch.save(self.unlearned_model().state_dict(), file))
 
     def macforget_gradient(self, server_lr: float, batch_size: int) -> dict[str, torch.Tensor]:
         """MacForget (Algorithm 2): the accumulated mask gradient as an ordinary gradient ``μ' = (n0/η)·μ``.
@@ -1302,10 +1266,8 @@ class ForsakenModule(UnlearningMethod):
             >>> all(torch.allclose(p, theta_t[name], atol=1e-6) for name, p in server.named_parameters())
             True
         """
-        eta = _check_number("server_lr", server_lr)
-        if eta <= 0:
-            raise ValueError(f"Expected `server_lr` (η) to be positive, but got {server_lr!r}.")
-        n0 = _check_integer("batch_size", batch_size, 1, "n0, the server's batch size")
+        eta = check_positive("server_lr", server_lr, meaning="η")
+        n0 = check_integer("batch_size", batch_size, meaning="n0, the server's batch size")
         return {name: m.detach() * (n0 / eta) for name, m in self._accumulated().items()}
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_unlearn.checks import check_in_range
 from lightning_unlearn.classifier import classification_loss
 from lightning_unlearn.modules.random_labels import RandomLabelsBaseline
 
@@ -63,12 +64,7 @@ def saliency_mask(gradients: dict[str, torch.Tensor], saliency_ratio: float) -> 
 
 
 def _check_ratio(saliency_ratio: float) -> None:
-    if isinstance(saliency_ratio, bool) or not isinstance(saliency_ratio, (int, float)):
-        raise TypeError(f"Expected `saliency_ratio` to be a number, but got {type(saliency_ratio).__name__}.")
-    if not 0.0 < saliency_ratio <= 1.0:
-        raise ValueError(
-            f"Expected `saliency_ratio` (the share of weights updated) to be in (0, 1], but got {saliency_ratio!r}."
-        )
+    check_in_range("saliency_ratio", saliency_ratio, 0, 1, include_low=False, meaning="the share of weights updated")
 
 
 class SalUnBaseline(RandomLabelsBaseline):

@@ -39,9 +39,10 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from lightning_unlearn.checks import check_bool, check_integer, check_non_negative, check_positive
 from lightning_unlearn.classifier import classification_loss
 from lightning_unlearn.datamodules.base import IndexedBatch
-from lightning_unlearn.modules.baselines import UnlearningBaseline, _positive_int
+from lightning_unlearn.modules.baselines import UnlearningBaseline
 
 __all__ = ["SCRUBBaseline", "default_scrub_optimizer", "distillation_divergence"]
 
@@ -60,14 +61,6 @@ def distillation_divergence(student: torch.Tensor, teacher: torch.Tensor, temper
     log_student = F.log_softmax(student / temperature, dim=-1)
     teacher_probabilities = F.softmax(teacher / temperature, dim=-1)
     return F.kl_div(log_student, teacher_probabilities, reduction="batchmean") * temperature**2
-
-
-def _non_negative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
-    if not value >= 0:
-        raise ValueError(f"Expected `{name}` to be non-negative, but got {value!r}.")
-    return float(value)
 
 
 class SCRUBBaseline(UnlearningBaseline):
@@ -128,18 +121,14 @@ class SCRUBBaseline(UnlearningBaseline):
                 f"Expected `max_steps` (epochs with a max pass over forget) to be between 0 and `max_epochs`"
                 f" ({self.max_epochs}), but got {max_steps}."
             )
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-            raise TypeError(f"Expected `temperature` to be a number, but got {type(temperature).__name__}.")
-        if not temperature > 0:
-            raise ValueError(f"Expected `temperature` (T) to be positive, but got {temperature!r}.")
-        if not isinstance(rewind, bool):
-            raise TypeError(f"Expected `rewind` to be a boolean, but got {type(rewind).__name__}.")
+        check_positive("temperature", temperature, meaning="T")
+        check_bool("rewind", rewind)
         self.save_hyperparameters(ignore=["target", "optimizer"])
         self.max_steps = max_steps
-        self.retain_divergence_weight = _non_negative("retain_divergence_weight", retain_divergence_weight)
-        self.retain_task_weight = _non_negative("retain_task_weight", retain_task_weight)
+        self.retain_divergence_weight = check_non_negative("retain_divergence_weight", retain_divergence_weight)
+        self.retain_task_weight = check_non_negative("retain_task_weight", retain_task_weight)
         self.temperature = float(temperature)
-        self.forget_batch_size = _positive_int("forget_batch_size", forget_batch_size)
+        self.forget_batch_size = check_integer("forget_batch_size", forget_batch_size)
         self.rewind = rewind
         self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.automatic_optimization = False

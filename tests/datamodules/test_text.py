@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_unlearn.datamodules.text import (
+from lightning_unlearn.datamodules import (
     CustomerReviewSource,
     IMDBCustomerReviewDataModule,
     IMDBSource,
@@ -147,7 +147,7 @@ def test_vocabulary_bad_documents_are_refused() -> None:
         vocabulary.encode_batch([["a"], []], seq_len=3)
     with pytest.raises(ValueError, match="all its 2 tokens are unknown"):
         vocabulary.encode(["x", "y"], seq_len=3)
-    with pytest.raises(ValueError, match="Expected `seq_len` to be at least 1"):
+    with pytest.raises(ValueError, match="Expected `seq_len` to be a positive integer"):
         vocabulary.encode(["a"], seq_len=0)
     with pytest.raises(ValueError, match="every document is empty"):
         Vocabulary.build([[], []], vocab_size=10)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lightning_unlearn.datamodules import UnlearningDataModule
-from lightning_unlearn.datamodules.vision import STL10_TO_CIFAR10, CIFAR10Source, MNISTSource, STL10Source
+from lightning_unlearn.datamodules.sources import STL10_TO_CIFAR10, CIFAR10Source, MNISTSource, STL10Source
 
 
 def write_cifar10(root: Path, per_batch: int = 60, test: int = 100, seed: int = 0) -> None:

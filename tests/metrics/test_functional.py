@@ -10,6 +10,7 @@ import torch
 
 from lightning_unlearn.inference import predict
 from lightning_unlearn.metrics.functional import (
+    allowed_false_positives,
     binomial_half_width,
     catastrophic_forgetting_rate,
     catastrophic_forgetting_rate_from_membership,
@@ -20,6 +21,7 @@ from lightning_unlearn.metrics.functional import (
     membership_features,
     mia_score,
     mia_score_from_logits,
+    roc_point_at,
     true_positive_rate_at,
 )
 
@@ -48,10 +50,10 @@ def test_forgetting_rate_accepts_numpy_and_tensor_counts() -> None:
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
-        ({"bt": -1, "bf": 0, "af": 0}, ValueError, r"Expected `bt` to be a non-negative count, but got -1\."),
+        ({"bt": -1, "bf": 0, "af": 0}, ValueError, r"Expected `bt` to be a non-negative integer, but got -1\."),
         ({"bt": 5, "bf": 5, "af": 11}, ValueError, r"Expected `af` to be at most bt \+ bf = 10 .*but got 11\."),
-        ({"bt": 2.5, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer count, but got float\."),
-        ({"bt": True, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer count, but got bool\."),
+        ({"bt": 2.5, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer, but got float\."),
+        ({"bt": True, "bf": 0, "af": 0}, TypeError, r"Expected `bt` to be an integer, but got bool\."),
     ],
 )
 def test_forgetting_rate_rejects_bad_counts(arguments: dict, error: type[Exception], message: str) -> None:
@@ -86,7 +88,7 @@ def test_catastrophic_forgetting_rate() -> None:
     after = torch.tensor([True, False, True, True, True])
     # BT.train = 4, AT.train = 4: one member lost, one gained  →  0.
     assert catastrophic_forgetting_rate_from_membership(before, after) == 0.0
-    with pytest.raises(ValueError, match=r"Expected `at_train` to be a non-negative count, but got -2\."):
+    with pytest.raises(ValueError, match=r"Expected `at_train` to be a non-negative integer, but got -2\."):
         catastrophic_forgetting_rate(bt_train=3, at_train=-2)
     with pytest.raises(ValueError, match=r"Expected the retained training data to be non-empty, but got 0 samples\."):
         catastrophic_forgetting_rate_from_membership(torch.ones(0, dtype=torch.bool), torch.ones(0, dtype=torch.bool))
@@ -198,6 +200,104 @@ def test_true_positive_rate_at_low_false_positive_rate() -> None:
     assert true_positive_rate_at(labels, scores, 0.25) == 1.0  # one false positive (0.85) admits every member
     with pytest.raises(ValueError, match=r"Expected `labels` to contain both members \(1\) and non-members \(0\)"):
         true_positive_rate_at(np.ones(3), np.ones(3), 0.01)
+
+
+def test_roc_point_counts_false_positives_and_never_splits_a_tie() -> None:
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.6, 0.2, 0.1])
+    # 0.25 · 4 = 1 false positive: the threshold is the 2nd highest non-member score, 0.6, and only
+    # what is strictly above it is called a member (0.9, 0.8 and the non-member 0.7). The member
+    # tied with that non-member at 0.6 is not: admitting it would admit the tied non-member too.
+    assert roc_point_at(labels, scores, 0.25) == (0.5, 0.25)
+    assert roc_point_at(labels, scores, 0.49) == (0.5, 0.25)  # ⌊0.49 · 4⌋ = 1 as well
+    assert roc_point_at(labels, scores, 0.5) == (1.0, 0.5)  # two false positives: the tie at 0.6 is in, whole
+    assert roc_point_at(labels, scores, 0.0) == (0.5, 0.0)  # members above every non-member
+    assert roc_point_at(labels, scores, 1.0) == (1.0, 1.0)
+    # Torch tensors and booleans are read alike.
+    assert roc_point_at(torch.tensor(labels).bool(), torch.tensor(scores), 0.25) == (0.5, 0.25)
+    assert allowed_false_positives(0.01, 300) == 3 and allowed_false_positives(0.01, 99) == 0
+    with pytest.raises(ValueError, match=r"Expected `false_positive_rate` to be in \[0, 1\], but got 1.5"):
+        roc_point_at(labels, scores, 1.5)
+    with pytest.raises(ValueError, match=r"Expected one score per label \(8\), but got 7 scores"):
+        roc_point_at(labels, scores[:7], 0.01)
+    with pytest.raises(ValueError, match=r"Expected `labels` to be 1 for members and 0 for non-members"):
+        roc_point_at(labels * 2, scores, 0.01)
+    with pytest.raises(ValueError, match=r"Expected `scores` to be finite, but 1 of 8 samples are not \(1 NaN"):
+        roc_point_at(labels, np.r_[np.nan, scores[1:]], 0.01)
+
+
+def test_roc_point_is_the_roc_curves_best_corner_within_the_budget() -> None:
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(8)
+    for trial in range(20):
+        size = int(rng.integers(20, 400))
+        labels = rng.integers(0, 2, size)
+        labels[:2] = (0, 1)
+        scores = np.round(rng.normal(labels * 0.8, 1.0), 1)  # rounded: many ties
+        fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)  # one point per distinct score
+        for rate in (0.0, 0.001, 0.01, 0.05, 0.3):
+            within = fpr <= allowed_false_positives(rate, int((labels == 0).sum())) / (labels == 0).sum()
+            # The best TPR within the budget, at the lowest threshold that keeps to it.
+            expected = (tpr[within].max(), fpr[within].max())
+            assert roc_point_at(labels, scores, rate) == pytest.approx(expected, abs=1e-12), (trial, rate)
+
+
+def test_mia_tpr_is_read_once_on_the_pooled_out_of_fold_scores() -> None:
+    # 100 members at loss 0.5–1; 99 non-members at loss 2–3 and one at loss 0, below every member.
+    # Over all 100 non-members, 1 % allows exactly that one false positive: every member is found.
+    members = np.linspace(0.5, 1.0, 100)
+    nonmembers = np.concatenate([[0.0], np.linspace(2.0, 3.0, 99)])
+    result = mia_score(members, nonmembers)
+    assert (result.tpr_at_low_fpr, result.achieved_fpr, result.false_positives_allowed) == (1.0, 0.01, 1)
+    assert result.notes == ()
+    # A mean over folds gave 0.8: the fold holding the odd non-member has 20 non-members, where
+    # 1 % allows no false positive, so it found no member; the other four found them all.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.concatenate([members, nonmembers])[:, None]
+    is_member = np.concatenate([np.ones(100, dtype=np.int64), np.zeros(100, dtype=np.int64)])
+    per_fold = []
+    for train, held in StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(features, is_member):
+        attack = make_pipeline(StandardScaler(), LogisticRegression()).fit(features[train], is_member[train])
+        per_fold.append(true_positive_rate_at(is_member[held], attack.predict_proba(features[held])[:, 1], 0.01))
+    assert sorted(per_fold) == [0.0, 1.0, 1.0, 1.0, 1.0] and np.mean(per_fold) == 0.8
+
+
+def test_mia_tpr_is_the_roc_point_of_the_cross_validated_predictions() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(9)
+    members, nonmembers = rng.normal(0.0, 1.0, 250), rng.normal(1.0, 1.0, 250)
+    confidences = rng.normal(0.0, 1.0, 500)
+    result = mia_score(
+        members, nonmembers, member_confidences=confidences[:250], nonmember_confidences=confidences[250:]
+    )
+    features = np.stack([np.concatenate([members, nonmembers]), confidences], axis=1)
+    is_member = np.concatenate([np.ones(250, dtype=np.int64), np.zeros(250, dtype=np.int64)])
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    attack = make_pipeline(StandardScaler(), LogisticRegression())
+    pooled = cross_val_predict(attack, features, is_member, cv=folds, method="predict_proba")[:, 1]
+    assert (result.tpr_at_low_fpr, result.achieved_fpr) == roc_point_at(is_member, pooled, 0.01)
+    assert result.false_positives_allowed == 2 and result.achieved_fpr <= 0.01
+    assert 0.0 < result.tpr_at_low_fpr < 0.5
+
+
+def test_mia_tpr_with_fewer_than_100_nonmembers_is_at_zero_false_positives_and_says_so() -> None:
+    rng = np.random.default_rng(10)
+    result = mia_score(rng.normal(0.0, 1.0, 60), rng.normal(2.0, 1.0, 60))
+    assert result.group_size == 60 and result.false_positives_allowed == 0 and result.achieved_fpr == 0.0
+    assert result.notes == (
+        "The MIA's TPR at 1 % FPR is its TPR at zero false positives: 60 non-members cannot measure an FPR below"
+        " 1/60 = 1.67 % (it needs at least 100).",
+    )
+    assert result.to_dict()["notes"] == list(result.notes) and result.to_dict()["false_positives_allowed"] == 0
 
 
 @pytest.mark.parametrize(

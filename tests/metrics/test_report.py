@@ -110,6 +110,20 @@ def test_report_outputs(report: UnlearningReport) -> None:
     assert loaded["models"][0]["speedup"] is None
 
 
+def test_the_mias_tpr_line_gives_the_fpr_each_threshold_achieved(report: UnlearningReport) -> None:
+    original = report.model("original").mia
+    assert original.group_size == 166 and original.false_positives_allowed == 1  # class-matched: 166 of 179
+    assert original.achieved_fpr in (0.0, 1 / 166) and original.notes == ()
+    line = next(line for line in str(report).splitlines() if line.startswith("MIA TPR@1%FPR: "))
+    assert line.startswith(
+        "MIA TPR@1%FPR: the 5 folds' out-of-fold scores pooled, one threshold over the 166 non-members of the"
+        " balanced groups (1 false positive(s) allowed, a tie never split); FPR achieved: original"
+        f" {100 * original.achieved_fpr:.2f} %, unchanged"
+    )
+    assert f"- {line}" in report.to_markdown() and report.to_dict()["mia"] == [line]
+    assert report.to_dict()["models"][0]["mia"]["achieved_fpr"] == original.achieved_fpr
+
+
 def test_report_is_reproducible(digits_scenario, report: UnlearningReport) -> None:
     again = UnlearningReport.evaluate(
         digits_scenario.datamodule,

@@ -86,7 +86,7 @@ def test_fr_clearly_above_retraining_is_over_forgotten_only_when_the_loss_direct
 ) -> None:
     # Hand-built results whose MIA matches the retrained model's; only the loss AUC differs.
     matching = dict(score=retrained.score, score_std=0.02, auc=0.5, auc_std=0.02, tpr_at_low_fpr=0.01)
-    common = dict(tpr_at_low_fpr_std=0.0, low_fpr=0.01, num_members=GROUP, num_nonmembers=GROUP)
+    common = dict(achieved_fpr=0.0, low_fpr=0.01, num_members=GROUP, num_nonmembers=GROUP)
     sizes = dict(group_size=GROUP, class_matched=False, n_splits=5)
     pushed = MIAScoreResult(**matching, **common, loss_auc=0.40, **sizes)  # type: ignore[arg-type]
     neutral = MIAScoreResult(**matching, **common, loss_auc=0.50, **sizes)  # type: ignore[arg-type]

@@ -272,14 +272,18 @@ def test_phase_schedule_order() -> None:
             ValueError,
             r"Expected `k` to be at most the 16 neurons of layer '3', but got 30.",
         ),
-        (lambda: phase_schedule(turns=0), ValueError, r"Expected `turns` to be at least 1, but got 0."),
+        (lambda: phase_schedule(turns=0), ValueError, r"Expected `turns` to be a positive integer, but got 0."),
         (
             lambda: FNNModule(_mlp(), learn_epochs=0),
             ValueError,
-            r"Expected `learn_epochs` to be at least 1, but got 0.",
+            r"Expected `learn_epochs` to be a positive integer, but got 0.",
         ),
-        (lambda: FNNModule(_mlp(), unlearn_epochs=0), ValueError, r"`unlearn_epochs` to be at least 1, but got 0."),
-        (lambda: FNNModule(_mlp(), turns=0), ValueError, r"Expected `turns` to be at least 1, but got 0."),
+        (
+            lambda: FNNModule(_mlp(), unlearn_epochs=0),
+            ValueError,
+            r"`unlearn_epochs` to be a positive integer, but got 0.",
+        ),
+        (lambda: FNNModule(_mlp(), turns=0), ValueError, r"Expected `turns` to be a positive integer, but got 0."),
         (lambda: FNNModule(_mlp(), placement="3-L"), ValueError, r"Expected `placement` to be one of"),  # type: ignore[arg-type]
         (lambda: FNNModule(_mlp(), layers=["9"]), ValueError, r"but got '9'; available:"),
         (lambda: FNNModule(_mlp(), activation_split="train"), ValueError, r"`activation_split` to be one of"),

@@ -704,10 +704,10 @@ def test_poison_posterior_is_the_clean_source_class(recipe: TrainingRecipe) -> N
         (dict(xi=0.0), ValueError, r"Expected `xi` .* to be positive, but got 0.0."),
         (dict(xi="1"), TypeError, r"Expected `xi` to be a number, but got str."),
         (dict(penalty_weight=-0.5), ValueError, r"Expected `penalty_weight` .* non-negative, but got -0.5."),
-        (dict(iterations=0), ValueError, r"Expected `iterations` \(T, the number of iterations\) to be at least 1"),
+        (dict(iterations=0), ValueError, r"Expected `iterations` \(T, the number of iterations\) to be a positive"),
         (dict(iterations=2.5), TypeError, r"Expected `iterations` to be an integer, but got float."),
-        (dict(probe_size=0), ValueError, r"Expected `probe_size` .* to be at least 1, but got 0."),
-        (dict(neighbours=0), ValueError, r"Expected `neighbours` .* to be at least 1, but got 0."),
+        (dict(probe_size=0), ValueError, r"Expected `probe_size` .* to be a positive integer, but got 0."),
+        (dict(neighbours=0), ValueError, r"Expected `neighbours` .* to be a positive integer, but got 0."),
         (dict(posterior="median"), ValueError, r"Expected `posterior` to be one of \['per_class', .*'median'."),
         (dict(initial_gain=0.0), ValueError, r"Expected `initial_gain` to be positive, but got 0.0."),
         (dict(dynamic_penalty=1), TypeError, r"Expected `dynamic_penalty` to be a boolean, but got int."),
@@ -809,7 +809,7 @@ def test_fitting_without_an_unlearning_datamodule_fails(digits: DigitsDataModule
     [
         (0.0, 8, ValueError, r"Expected `server_lr` \(η\) to be positive, but got 0.0."),
         (-1.0, 8, ValueError, r"Expected `server_lr` \(η\) to be positive, but got -1.0."),
-        (0.1, 0, ValueError, r"Expected `batch_size` \(n0, the server's batch size\) to be at least 1, but got 0."),
+        (0.1, 0, ValueError, r"Expected `batch_size` \(n0, the server's batch size\) to be a positive integer, but"),
         (0.1, 2.0, TypeError, r"Expected `batch_size` to be an integer, but got float."),
     ],
 )

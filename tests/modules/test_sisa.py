@@ -371,13 +371,71 @@ def test_sisa_dp_sgd_spends_at_most_epsilon_by_the_accountant_and_keeps_its_plan
     for shard, spent in private.dp_spent_epsilon.items():
         assert 15.5 < spent <= 16.0
         plan = [(rate, steps) for rate, _, steps in plans[shard]]
-        assert spent_epsilon(private.dp_noise_multipliers[shard], plan, 1e-5) == pytest.approx(spent)
-        assert spent_epsilon(private.dp_noise_multipliers[shard] * 0.95, plan, 1e-5) > 16.0  # the smallest σ
+        sigma, steps = private.dp_noise_multipliers[shard], private.dp_step_noise_multipliers[shard]
+        scales = [value / sigma for value in steps]
+        assert spent_epsilon(sigma, plan, 1e-5, scales) == pytest.approx(spent)
+        assert spent_epsilon(sigma * 0.95, plan, 1e-5, scales) > 16.0  # the smallest σ
     private.fit()
     accuracy = predict(private.as_module(), datamodule.dataloader("validation")).accuracy()
     assert accuracy > 0.5  # 5 classes: well above chance
     private.unlearn(datamodule.splits["forget"].indices[:5])
     assert {shard: private.dp_plan(shard) for shard in range(2)} == plans  # forgetting leaves the plan (and ε)
+
+
+def test_sisa_dp_sgd_takes_every_step_its_accountant_counts_at_its_learning_rate(
+    datamodule: DigitsDataModule, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The accountant composes the plan: each fit must take exactly the plan's steps, with the DP learning rate."""
+    from lightning_unlearn.modules import dp_sgd
+
+    taken: list[tuple[int, float]] = []
+    finish = dp_sgd.DPSGDClassifierModule.on_fit_end
+
+    def record(module: dp_sgd.DPSGDClassifierModule) -> None:
+        learning_rate = module.trainer.optimizers[0].param_groups[0]["lr"]
+        taken.append((module.trainer.global_step, learning_rate))
+        finish(module)
+
+    monkeypatch.setattr(dp_sgd.DPSGDClassifierModule, "on_fit_end", record)
+    private = SISADPEnsemble(
+        datamodule,
+        RECIPE,
+        num_shards=2,
+        num_slices=3,
+        checkpoint_dir=tmp_path,
+        dp_batch_size=40,  # sample rates below 1 on the later slices: several Poisson steps per epoch
+        dp_learning_rate=0.05,
+        progress_bar=False,
+    )
+    planned = [total for shard in range(2) for _, _, total in private.dp_plan(shard)]
+    assert any(rate < 1 for rate, _, _ in private.dp_plan(0))
+    with one_torch_thread():
+        private.fit()
+    assert taken == [(steps, 0.05) for steps in planned]
+
+
+@pytest.mark.parametrize("schedule", ["inverse_batch", "constant"])
+def test_sisa_dp_sgd_noise_schedule_scales_each_step_by_its_expected_batch(
+    datamodule: DigitsDataModule, tmp_path: Path, schedule: str
+) -> None:
+    private = SISADPEnsemble(
+        datamodule,
+        RECIPE,
+        num_shards=2,
+        num_slices=3,
+        checkpoint_dir=tmp_path,
+        dp_batch_size=100,
+        dp_noise_schedule=schedule,  # type: ignore[arg-type]
+    )
+    for shard in range(2):
+        sizes = [sum(len(piece) for piece in private.slices[shard][: step + 1]) for step in range(3)]
+        batches = [rate * size for (rate, _, _), size in zip(private.dp_plan(shard), sizes)]
+        assert batches[0] < batches[-1] == pytest.approx(100)  # a small first slice, then Poisson batches of B
+        sigma, steps = private.dp_noise_multipliers[shard], private.dp_step_noise_multipliers[shard]
+        expected = [sigma * 100 / batch for batch in batches] if schedule == "inverse_batch" else [sigma] * 3
+        assert steps == pytest.approx(expected)
+        assert min(steps) == pytest.approx(sigma)
+        assert private.dp_spent_epsilon[shard] <= 16.0
 
 
 def test_sisa_dp_refuses_bad_mechanism_settings(datamodule: DigitsDataModule, tmp_path: Path) -> None:
@@ -390,6 +448,15 @@ def test_sisa_dp_refuses_bad_mechanism_settings(datamodule: DigitsDataModule, tm
         ValueError, match=re.escape("Expected `dp_batch_size` to be a positive integer or None, but got 0.")
     ):
         SISADPEnsemble(datamodule, RECIPE, 2, 2, checkpoint_dir=tmp_path, dp_batch_size=0)
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `dp_learning_rate` to be a positive number or None, but got -0.1.")
+    ):
+        SISADPEnsemble(datamodule, RECIPE, 2, 2, checkpoint_dir=tmp_path, dp_learning_rate=-0.1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Expected `dp_noise_schedule` to be 'inverse_batch' or 'constant', but got 'linear'."),
+    ):
+        SISADPEnsemble(datamodule, RECIPE, 2, 2, checkpoint_dir=tmp_path, dp_noise_schedule="linear")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- DDP

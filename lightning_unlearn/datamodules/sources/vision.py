@@ -13,6 +13,14 @@ downloads and extracts, so a ``root`` folder a user already has works as it is:
 :class:`TinyImageNetSource`  ``root/tiny-imagenet-200/`` (local only, never downloaded)
 =========================  ==============================================================
 
+Every source but Tiny ImageNet takes the same arguments: ``root`` (the folder torchvision's
+class takes as ``root``), ``download`` (let :meth:`DataSource.prepare` fetch missing files
+through torchvision; ``False`` by default) and ``subsets`` (which official splits to load, by
+default train and test; they are concatenated training split first, whatever their order). A
+path that is not a ``str`` or ``os.PathLike``, a ``download`` that is not a bool, or ``subsets``
+given as a string raise ``TypeError``; ``subsets`` that is empty, repeats a split, or names an
+unknown split or one without labels raises ``ValueError``.
+
 The files are parsed here with numpy, whole arrays at a time, rather than through
 torchvision's classes: those verify md5 sums, which files written by tests cannot match. The
 results follow torchvision's conventions (upright images, SVHN's label 10 read as digit 0,
@@ -27,12 +35,10 @@ STL-10 into CIFAR-10 or Tiny ImageNet into CIFAR-100.
 
 from __future__ import annotations
 
-import codecs
+import copy
 import gzip
-import importlib
 import math
 import os
-import pickle
 import zlib
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -44,7 +50,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lightning_unlearn.datamodules.sources import DataSource, SourceData
+from lightning_unlearn.checks import check_bool, check_path
+from lightning_unlearn.datamodules.sources.base import DataSource, SourceData
+from lightning_unlearn.datamodules.sources.pickles import NumpyOnlyUnpickler
 
 __all__ = [
     "STL10_TO_CIFAR10",
@@ -87,18 +95,6 @@ _LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # --------------------------------------------------------------------------------------------
 # Argument checks shared by every source
 # --------------------------------------------------------------------------------------------
-
-
-def _check_root(root: str | os.PathLike[str]) -> Path:
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `root` to be a path (str or os.PathLike), but got {type(root).__name__}.")
-    return Path(root)
-
-
-def _check_download(download: bool) -> bool:
-    if not isinstance(download, bool):
-        raise TypeError(f"Expected `download` to be a bool, but got {type(download).__name__}.")
-    return download
 
 
 def _check_subsets(
@@ -185,46 +181,11 @@ def _read_idx_ubyte(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays, and refuses to import anything else.
-
-    The CIFAR files are pickles, and a pickle may run any code it names; a data file has no
-    reason to name more than numpy's array reconstruction (and ``_codecs.encode``, which
-    Python 3 uses to store bytes in protocol 2).
-    """
-
-    _allowed: ClassVar[frozenset[tuple[str, str]]] = frozenset(
-        {
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("_codecs", "encode"),
-        }
-    )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}, which is not part of a numpy array")
-        if module == "numpy":
-            return getattr(np, name)
-        if module == "_codecs":
-            return codecs.encode
-        # Python 2 era files name numpy.core, which NumPy 2 renamed to numpy._core.
-        try:
-            multiarray = importlib.import_module("numpy._core.multiarray")
-        except ImportError:
-            multiarray = importlib.import_module("numpy.core.multiarray")
-        return getattr(multiarray, name)
-
-
 def _read_pickle(path: Path) -> dict[str, Any]:
     """Read a CIFAR pickle (written by Python 2 or 3) as a dict with ``str`` keys."""
     try:
         with path.open("rb") as stream:
-            content = _NumpyOnlyUnpickler(stream, encoding="latin1").load()
+            content = NumpyOnlyUnpickler(stream, encoding="latin1").load()
     except Exception as error:  # a damaged pickle can fail in many ways; all mean the same here
         raise ValueError(f"Expected '{path}' to be a readable CIFAR pickle, but unpickling failed: {error}") from error
     if isinstance(content, dict):
@@ -255,6 +216,17 @@ class _DownloadableSource(DataSource):
 
     A subclass names its files (:meth:`_required_files`), reads one split
     (:meth:`_load_split`) and asks torchvision to download (:meth:`_fetch`).
+
+    Args:
+        root: the folder torchvision's dataset class takes as ``root``.
+        download: let :meth:`prepare` download missing files through torchvision.
+        subsets: which official splits to load, out of ``("train", "test")``; they are
+            concatenated training split first, whatever their order here.
+
+    Raises:
+        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
+        ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names one
+            without labels.
     """
 
     #: The dataset's name as people write it, used in messages.
@@ -273,8 +245,8 @@ class _DownloadableSource(DataSource):
         download: bool = False,
         subsets: tuple[str, ...] = ("train", "test"),
     ) -> None:
-        self.root = _check_root(root)
-        self.download = _check_download(download)
+        self.root = check_path("root", root)
+        self.download = check_bool("download", download)
         self.subsets = _check_subsets(subsets, self.title, self.splits, self.unlabeled_splits)
 
     def prepare(self) -> None:
@@ -306,6 +278,18 @@ class _DownloadableSource(DataSource):
             num_classes=self.num_classes,
             classes=classes,
         )
+
+    def missing_files(self) -> dict[str, list[Path]]:
+        """The files of each chosen subset that are absent from ``root`` (see :meth:`DataSource.missing_files`)."""
+        self._check_root_folder()
+        missing = {}
+        for split in self.subsets:
+            one_split = copy.copy(self)
+            one_split.subsets = (split,)
+            absent = [self.root / name for name in one_split._required_files() if self._find(name) is None]
+            if absent:
+                missing[split] = absent
+        return missing
 
     def __repr__(self) -> str:
         arguments = f"root={str(self.root)!r}, download={self.download}, subsets={self.subsets}"
@@ -388,6 +372,7 @@ class _IdxSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         getattr(datasets, self.folder)(root=str(self.root), train=True, download=True)
 
 
@@ -401,13 +386,7 @@ class MNISTSource(_IdxSource):
 
     Args:
         root: the folder that holds ``MNIST/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the MNIST files in ``data/MNIST/raw``):
         >>> source = MNISTSource("data", subsets=("test",))
@@ -435,13 +414,7 @@ class FashionMNISTSource(_IdxSource):
 
     Args:
         root: the folder that holds ``FashionMNIST/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the Fashion-MNIST files in ``data/FashionMNIST/raw``):
         >>> source = FashionMNISTSource("data")
@@ -500,6 +473,7 @@ class _CIFARSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         getattr(datasets, self.torchvision_class)(root=str(self.root), train=True, download=True)
 
 
@@ -512,13 +486,7 @@ class CIFAR10Source(_CIFARSource):
 
     Args:
         root: the folder that holds ``cifar-10-batches-py/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the CIFAR-10 files in ``data/cifar-10-batches-py``):
         >>> source = CIFAR10Source("data", subsets=("train",))
@@ -550,13 +518,7 @@ class CIFAR100Source(_CIFARSource):
 
     Args:
         root: the folder that holds ``cifar-100-python/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
+        download, subsets: as for every image source (see the module docstring).
 
     Example (not run: it needs the CIFAR-100 files in ``data/cifar-100-python``):
         >>> source = CIFAR100Source("data")
@@ -589,14 +551,8 @@ class STL10Source(_DownloadableSource):
 
     Args:
         root: the folder that holds ``stl10_binary/`` (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
-        subsets: which official splits to load, out of ``("train", "test")``; they are
-            concatenated training split first, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, names an unknown one, or names
-            ``"unlabeled"``.
+        download, subsets: as for every image source (see the module docstring); ``"unlabeled"``
+            has no labels and is refused.
 
     Example (not run: it needs the STL-10 files in ``data/stl10_binary``):
         >>> source = STL10Source("data", subsets=("test",))
@@ -643,6 +599,7 @@ class STL10Source(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         datasets.STL10(root=str(self.root), split="train", download=True)
 
 
@@ -657,13 +614,8 @@ class SVHNSource(_DownloadableSource):
 
     Args:
         root: the folder that holds the ``.mat`` files (torchvision's ``root``).
-        download: let :meth:`prepare` download missing files through torchvision.
         subsets: which official splits to load, out of ``("train", "test", "extra")``; they
             are concatenated in that order, whatever their order here.
-
-    Raises:
-        TypeError: if ``root`` is not a path, ``download`` not a bool, or ``subsets`` a string.
-        ValueError: if ``subsets`` is empty, repeats a split, or names an unknown one.
 
     Example (not run: it needs the SVHN files in ``data/``):
         >>> source = SVHNSource("data", subsets=("train", "extra"))
@@ -708,6 +660,7 @@ class SVHNSource(_DownloadableSource):
 
     def _fetch(self) -> None:
         from torchvision import datasets  # only downloads need it
+
         for split in self.subsets:
             if self._find(f"{split}_32x32.mat") is None:
                 datasets.SVHN(root=str(self.root), split=split, download=True)
@@ -793,8 +746,8 @@ class TinyImageNetSource(DataSource):
         download: bool = False,
         subsets: tuple[str, ...] = ("train", "val"),
     ) -> None:
-        self.root = _check_root(root)
-        if _check_download(download):
+        self.root = check_path("root", root)
+        if check_bool("download", download):
             raise ValueError(
                 "Expected `download` to be False because Tiny ImageNet cannot be downloaded through"
                 " torchvision, but got True. Unzip tiny-imagenet-200.zip (http://cs231n.stanford.edu/tiny-imagenet-200.zip)"
@@ -829,6 +782,17 @@ class TinyImageNetSource(DataSource):
             num_classes=len(wnids),
             classes=self._class_names(folder / "words.txt", wnids),
         )
+
+    def missing_files(self) -> dict[str, list[Path]]:
+        """The training folder or validation labels of each chosen subset that are absent from ``root``.
+
+        Raises:
+            FileNotFoundError: neither ``root/tiny-imagenet-200/wnids.txt`` nor ``root/wnids.txt`` exists.
+            NotADirectoryError: ``root`` is a file.
+        """
+        folder = self._dataset_folder()
+        needed = {"train": folder / "train", "val": folder / "val" / "val_annotations.txt"}
+        return {split: [needed[split]] for split in self.subsets if not needed[split].exists()}
 
     def _dataset_folder(self) -> Path:
         if not self.root.exists():

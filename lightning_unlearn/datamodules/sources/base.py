@@ -1,4 +1,4 @@
-"""Where samples come from: a data source loads a whole labelled dataset as tensors.
+"""What every data source is: a :class:`DataSource` loads a whole labelled dataset as a :class:`SourceData`.
 
 A :class:`DataSource` knows one dataset's on-disk format and nothing about unlearning. The
 :class:`~lightning_unlearn.datamodules.UnlearningDataModule` draws every split from the
@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["DataSource", "DigitsSource", "SourceData"]
+__all__ = ["DataSource", "SourceData"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class DataSource(ABC):
     """Loads one dataset from disk (or from a package) as a :class:`SourceData`.
 
     Subclasses implement :meth:`load`; those that can download implement :meth:`prepare`,
-    which the datamodule calls once, on one process, before any :meth:`load`.
+    which the datamodule calls once, on one process, before any :meth:`load`; those that
+    read known files from disk implement :meth:`missing_files`, so that a missing file is
+    reported before an experiment trains anything.
     """
 
     #: Short name used in summaries and manifests.
@@ -78,35 +81,19 @@ class DataSource(ABC):
         """Download or unpack files if this source is allowed to (default: nothing to do)."""
         return None
 
+    def missing_files(self) -> dict[str, list[Path]]:
+        """The files :meth:`load` would read that are absent, by official split; nothing is read.
+
+        Returns:
+            ``split → missing paths``, for the splits with a missing file; empty when every
+            file is there or when the source cannot tell cheaply (the default).
+
+        Raises:
+            FileNotFoundError: the folder the files should be in does not exist.
+            NotADirectoryError: that folder is a file.
+        """
+        return {}
+
     @abstractmethod
     def load(self) -> SourceData:
         """Read every sample of the dataset into memory."""
-
-
-class DigitsSource(DataSource):
-    """scikit-learn's bundled handwritten digits: 1,797 images of 8×8 pixels, 10 classes.
-
-    The data ships inside scikit-learn, so this source never downloads. Pixels are the
-    dataset's 0–16 intensities scaled to ``[0, 1]``, flattened to 64 features.
-
-    Example:
-        >>> data = DigitsSource().load()
-        >>> len(data), data.sample_shape, data.num_classes
-        (1797, (64,), 10)
-    """
-
-    name = "digits"
-
-    def load(self) -> SourceData:
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        inputs = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
-        targets = torch.as_tensor(bunch.target, dtype=torch.int64)
-        return SourceData(
-            name=self.name,
-            inputs=inputs,
-            targets=targets,
-            num_classes=10,
-            classes=tuple(str(c) for c in range(10)),
-        )

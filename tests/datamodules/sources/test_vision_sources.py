@@ -19,9 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_unlearn.datamodules import vision
-from lightning_unlearn.datamodules.sources import SourceData
-from lightning_unlearn.datamodules.vision import (
+from lightning_unlearn.datamodules.sources import SourceData, vision
+from lightning_unlearn.datamodules.sources.vision import (
     CIFAR10Source,
     CIFAR100Source,
     FashionMNISTSource,
@@ -694,7 +693,7 @@ def test_tiny_imagenet_malformed_files(tmp_path: Path) -> None:
 def test_argument_checks(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"Expected `root` to be a path \(str or os.PathLike\), but got int."):
         MNISTSource(3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"Expected `download` to be a bool, but got str."):
+    with pytest.raises(TypeError, match=r"Expected `download` to be a boolean, but got str."):
         CIFAR10Source(tmp_path, download="yes")  # type: ignore[arg-type]
     with pytest.raises(
         TypeError,

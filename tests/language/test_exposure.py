@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_unlearn.exposure import (
+from lightning_unlearn.language import (
     BOS,
     DIGITS,
     Canary,
@@ -71,7 +71,7 @@ def test_canaries_and_insertion() -> None:
     assert corpus == [["a", "b"], ["c"]]  # untouched
     with pytest.raises(ValueError, match="Expected `count` to be at most the 100 distinct secrets, but got 101"):
         make_canaries(101, secret_length=2)
-    with pytest.raises(ValueError, match="Expected `repetitions` to be at least 1"):
+    with pytest.raises(ValueError, match="Expected `repetitions` to be a positive integer"):
         insert_canaries(corpus, canaries, repetitions=0)
 
 
