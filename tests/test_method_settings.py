@@ -218,15 +218,17 @@ def test_each_setting_reaches_the_class_the_check_names(
         seed=0,
     )
     settings = {key: object() for key in spec.parameters() if key not in spec.extra and key not in spec.nested}
+    # a method run in named configurations, under a label of one's own: the settings alone, as given
+    run, _ = pipeline._adapter(f"{name}[mine]" if spec.configure else name, {})
     with pytest.raises(_ReceivedError) as received:
-        pipeline.METHODS[name](context, **settings)
+        run(context, **settings)
     for key, value in settings.items():
         assert received.value.kwargs.get(key) is value, f"{name}: `{key}` does not reach {spec.receiver_name}"
     for key, value in spec.pipeline_defaults.items():
         if key in spec.nested:
             continue  # computed during the run (FNN's accuracy floor), described in words
         with pytest.raises(_ReceivedError) as defaults:
-            pipeline.METHODS[name](context)
+            run(context)
         assert defaults.value.kwargs[key] == value, f"{name}: the pipeline's default of `{key}` changed"
 
 

@@ -717,13 +717,13 @@ def test_poison_posterior_is_the_clean_source_class(recipe: TrainingRecipe) -> N
             r"Expected `penalised` to be one of \['step', 'accumulated'\], but got 'sum'.",
         ),
         (dict(schedule="step"), ValueError, r"Expected `schedule` to be one of \['constant', 'linear', 'cosine'\]"),
-        (dict(warmup=-1), ValueError, r"Expected `warmup` \(iterations of the warm-up\) to be at least 0, but got -1."),
+        (dict(warmup=-1), ValueError, r"Expected `warmup` \(iterations of the warm-up\) to be a non-negative integer"),
         (dict(preservation_weight=-1.0), ValueError, r"Expected `preservation_weight` .* non-negative, but got -1.0."),
-        (dict(preservation_size=0), ValueError, r"Expected `preservation_size` .* to be at least 1, but got 0."),
+        (dict(preservation_size=0), ValueError, r"Expected `preservation_size` .* a positive integer, but got 0."),
         (dict(stopping="early"), ValueError, r"Expected `stopping` to be one of \['fixed', 'validation'\]"),
         (dict(stopping_margin=0.5), ValueError, r"Expected `stopping_margin` to be in \[0, 0.5\), but got 0.5."),
         (dict(accuracy_tolerance=2.0), ValueError, r"Expected `accuracy_tolerance` to be in \[0, 1\], but got 2.0."),
-        (dict(check_every=0), ValueError, r"Expected `check_every` .* to be at least 1, but got 0."),
+        (dict(check_every=0), ValueError, r"Expected `check_every` .* to be a positive integer, but got 0."),
     ],
 )
 def test_bad_settings_fail_in_init(settings: dict[str, Any], error: type[Exception], match: str) -> None:
