@@ -230,7 +230,7 @@ def _experiment_epilog(methods: Any, defaults: Any) -> str:
 
 
 def _data_sources() -> list[tuple[type, str]]:
-    """Every public, concrete :class:`DataSource`, the bundled one first, then vision, then text; with its summary."""
+    """The library's public, concrete data sources: the bundled one, then vision, then text; with their summaries."""
     import inspect
 
     from lightning_unlearn.datamodules.sources import DataSource, digits, text, vision
@@ -241,12 +241,13 @@ def _data_sources() -> list[tuple[type, str]]:
     def visit(parent: type) -> None:
         subclass: type
         for subclass in parent.__subclasses__():
-            if not subclass.__name__.startswith("_") and not inspect.isabstract(subclass):
+            public = not subclass.__name__.startswith("_") and not inspect.isabstract(subclass)
+            if public and subclass.__module__ in order:  # the library's own, whatever else has been imported
                 found.append(subclass)
             visit(subclass)
 
     visit(DataSource)
-    found.sort(key=lambda source: order.index(source.__module__) if source.__module__ in order else len(order))
+    found.sort(key=lambda source: order.index(source.__module__))
     return [(source, (inspect.getdoc(source) or "").partition("\n")[0]) for source in found]
 
 
