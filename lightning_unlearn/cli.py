@@ -266,9 +266,13 @@ def _help_formatter() -> type:
             names = listed.removesuffix(")").split(", ")
             if len(names) <= 8:
                 return text
-            ours = [name for name in names if name.startswith(("lightning_unlearn.models.", "lightning_unlearn.text_"))]
+            # The library's vision backbones, whatever else has been imported; text ones are named by their module.
+            ours = [name for name in names if name.startswith("lightning_unlearn.models.")]
             option = "--" + action.dest + ".help CLASS"
-            return f"{head}, any of {len(names)} subclasses, e.g. {', '.join(ours)}; {option} shows one's options)"
+            return (
+                f"{head}, any of the nn.Module subclasses, e.g. {', '.join(ours)}, or lightning_unlearn.text_models;"
+                f" {option} shows one's options)"
+            )
 
     return Formatter
 

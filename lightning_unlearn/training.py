@@ -44,8 +44,7 @@ class TrainingRecipe:
     """How a classifier is trained: architecture, optimiser and schedule.
 
     Args:
-        backbone: the architecture; ``None`` builds an :class:`~lightning_unlearn.models.MLP`
-            sized to the datamodule. Each training run re-initialises a copy of it.
+        backbone: the architecture (None: an MLP sized to the data), re-initialised per run.
         max_epochs: training epochs.
         learning_rate: Adam's learning rate.
         weight_decay: Adam's weight decay.

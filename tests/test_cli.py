@@ -274,3 +274,17 @@ def test_a_baselines_forwarded_arguments_stay_in_its_help(method: str, capsys: p
     printed = capsys.readouterr().out
     for argument in ("--model.target", "--model.max_epochs", "--model.optimizer", "--model.loss", "--model.seed"):
         assert argument in printed, f"{method}: {argument} is missing from --help"
+
+
+def test_experiment_help_does_not_depend_on_what_else_is_imported(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    def help_text() -> str:
+        with pytest.raises(SystemExit):
+            main(["experiment", "--help"])
+        return capsys.readouterr().out
+
+    before = help_text()
+    importlib.import_module("lightning_unlearn.text_models")
+    importlib.import_module("lightning_unlearn.datamodules.sources.glyphs")
+    assert help_text() == before
