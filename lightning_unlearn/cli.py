@@ -217,14 +217,14 @@ def _experiment_epilog(methods: Any, defaults: Any) -> str:
         lines.append(f"  {listed:<15}{summary}" if len(listed) < 15 else f"  {listed} {summary}")
     lines += [
         "",
-        f"data sources (the default data is {DEFAULT_DATA}, bundled, no download; for another dataset:",
-        "  --data lightning_unlearn.UnlearningDataModule --data.source CLASS --data.source.root DIR):",
+        f"data sources (default: {DEFAULT_DATA}, bundled, no download; for another dataset:"
+        " --data lightning_unlearn.UnlearningDataModule --data.source CLASS --data.source.root DIR):",
     ]
     lines += [f"  {source.__name__:<22}{summary}" for source, summary in _data_sources()]
     lines += [
         "",
-        "--data.help CLASS, --recipe.backbone.help CLASS and --logger.help CLASS show one class's options;",
-        "--print_config prints every setting; --debug shows the traceback of an error.",
+        "--data.help CLASS, --recipe.backbone.help CLASS and --logger.help CLASS show one class's options;"
+        " --print_config prints every setting; --debug shows the traceback of an error.",
     ]
     return "\n".join(lines)
 
