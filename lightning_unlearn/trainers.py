@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -144,9 +145,27 @@ def build_trainer(
     settings.update(overrides)
     if settings["enable_progress_bar"] and not any(isinstance(c, ProgressBar) for c in given):
         given = [*given, *progress_callbacks(True)]
-    settings["callbacks"] = given
+    settings["callbacks"] = [*given, _ReleaseSpawnedProcessGroup()]
     with quiet_lightning():  # the "GPU available / TPU available" banners
         return L.Trainer(**settings)
+
+
+class _ReleaseSpawnedProcessGroup(Callback):
+    """Destroys the process group when a stage ends in a worker that ``ddp_spawn`` (or ``ddp_fork``) started.
+
+    Such a worker leaves through ``os._exit``, which skips the ``atexit`` handler Lightning destroys
+    the group with; gloo's threads are then torn down with the interpreter and can abort the
+    worker as it exits ("terminate called without an active exception", SIGABRT), failing a fit
+    that had finished. Nothing after ``teardown`` in the worker communicates (rank 0 only writes
+    its weights for the main process), and processes the ``ddp`` launcher starts, which exit
+    normally, keep the group to the end.
+    """
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if multiprocessing.parent_process() is None:  # the main process, or one the ddp launcher started
+            return
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 @contextlib.contextmanager

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_unlearn import DigitsDataModule
 from lightning_unlearn.models import MLP
@@ -86,3 +91,37 @@ def test_fit_method_runs_a_method_on_the_named_devices() -> None:
     assert type(run.model).__name__ == "MLP" and run.seconds > 0
     with pytest.raises(TypeError, match=r"Expected `datamodule` to be an UnlearningDataModule, but got NoneType\."):
         fit_method(_Unchanged(MLP(64, 5)), None)  # type: ignore[arg-type]
+
+
+class _RecordsProcessGroup(L.LightningModule):
+    """A one-step module whose ``teardown`` (after every callback's) writes whether the process group is still up."""
+
+    def __init__(self, out: str) -> None:
+        super().__init__()
+        self.out = out
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.layer(batch[0]).sum()
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def teardown(self, stage: str) -> None:
+        rank = int(os.environ.get("LOCAL_RANK", "0"))
+        Path(f"{self.out}.{rank}").write_text(json.dumps(torch.distributed.is_initialized()))
+
+
+@pytest.mark.ddp
+def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
+    # A ddp_spawn worker leaves through os._exit, which skips Lightning's atexit clean-up: the factory's
+    # trainers destroy the group at teardown, so gloo's threads cannot abort a worker whose fit had finished.
+    out = str(tmp_path / "initialized")
+    trainer = build_trainer(DeviceSettings(accelerator="cpu", devices=2, strategy="ddp_spawn"), max_steps=1)
+    trainer.fit(_RecordsProcessGroup(out))
+    assert [json.loads(Path(f"{out}.{rank}").read_text()) for rank in (0, 1)] == [False, False]
+    # In the main process (or a plain single-process fit) the factory leaves the group alone.
+    assert not torch.distributed.is_initialized()

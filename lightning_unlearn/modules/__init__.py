@@ -13,7 +13,14 @@ from lightning_unlearn.modules.baselines import (
     run_baseline,
 )
 from lightning_unlearn.modules.fnn import FNNModule, ForgettingLayer, insert_forgetting_layers
-from lightning_unlearn.modules.forsaken import ForsakenModule, ForsakenResult, forsaken_unlearn
+from lightning_unlearn.modules.forsaken import (
+    FORSAKEN_CONFIGURATIONS,
+    ForsakenModule,
+    ForsakenResult,
+    fit_forsaken,
+    forsaken_configuration,
+    forsaken_unlearn,
+)
 from lightning_unlearn.modules.l1_sparse import L1SparseBaseline
 from lightning_unlearn.modules.random_labels import RandomLabelsBaseline
 from lightning_unlearn.modules.salun import SalUnBaseline
@@ -21,6 +28,7 @@ from lightning_unlearn.modules.scrub import SCRUBBaseline
 from lightning_unlearn.modules.sisa import SISADPEnsemble, SISAEnsemble, SISAVoteModel
 
 __all__ = [
+    "FORSAKEN_CONFIGURATIONS",
     "ClassifierModule",
     "FNNModule",
     "FinetuneBaseline",
@@ -43,7 +51,9 @@ __all__ = [
     "UnlearningBaseline",
     "UnlearningMethod",
     "classification_loss",
+    "fit_forsaken",
     "fit_method",
+    "forsaken_configuration",
     "forsaken_unlearn",
     "insert_forgetting_layers",
     "run_baseline",
