@@ -135,11 +135,13 @@ def plain_forsaken(
     preservation_weight: float = 0.0,
     preserved_inputs: torch.Tensor | None = None,
     preserved_posterior: torch.Tensor | None = None,
+    step_scale: str = "absolute",
     **_: Any,
 ) -> dict[str, torch.Tensor]:
     """Algorithm 1 as :class:`ForsakenModule` reads it, in a plain loop: returns ``θ_T`` by parameter name.
 
-    Per-neuron gains ``ρ`` (the generator), ``μ_t = initial_gain · s(t) · ρ ⊙ d``,
+    Per-neuron gains ``ρ`` (the generator), ``μ_t = initial_gain · s(t) · u_p · ρ ⊙ d`` (``u_p`` the
+    tensor's unit: 1, or its root mean square in ``θ0`` with ``step_scale="relative"``),
     ``θ_t = θ_{t−1} − ξ·μ_t``, the loss ``KL(P ‖ Υ) [+ γ·KL(f_θ0 ‖ f_θt) on the preserved sample]
     + λ·Σ ω·|μ|`` minimised over ``ρ`` with the given optimiser (a closure, its first evaluation
     committed), and the next direction ``d`` the Adam-scaled gradient of the data terms at ``θ_t``.
@@ -147,6 +149,10 @@ def plain_forsaken(
     parameters = {name: p.detach() for name, p in target.named_parameters()}
     buffers = {name: b.detach() for name, b in target.named_buffers()}
     names = list(parameters)
+    units = {
+        name: float(p.double().pow(2).mean().sqrt()) if step_scale == "relative" else 1.0
+        for name, p in parameters.items()
+    }
     gains = [torch.ones(p.shape[0] if p.dim() else 1, requires_grad=True) for p in parameters.values()]
     make = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-2))
     generator_optimizer = make(gains)
@@ -174,7 +180,7 @@ def plain_forsaken(
     for t in range(1, iterations + 1):
         step = _Step(
             theta, direction, accumulated, gains, initial_gain * gain_schedule(t, iterations, schedule, warmup),  # type: ignore[arg-type]
-            xi, penalty_weight, omega, penalised, data_terms, generator_optimizer,
+            xi, penalty_weight, omega, penalised, data_terms, generator_optimizer, units,
         )  # fmt: skip
         generator_optimizer.step(step.closure)
         with torch.no_grad():
@@ -202,7 +208,9 @@ class _Step:
         penalised: str,
         data_terms: Callable[[Mapping[str, torch.Tensor]], torch.Tensor],
         optimizer: torch.optim.Optimizer,
+        units: Mapping[str, float],
     ) -> None:
+        self.units = units
         self.theta, self.direction, self.accumulated, self.gains = theta, direction, accumulated, gains
         self.scale, self.xi, self.penalty_weight, self.omega = scale, xi, penalty_weight, omega
         self.penalised, self.data_terms, self.optimizer = penalised, data_terms, optimizer
@@ -215,7 +223,7 @@ class _Step:
         for name, gain in zip(names, self.gains):
             direction = self.direction[name]
             shape = (-1,) + (1,) * (direction.dim() - 1) if direction.dim() else ()
-            mask[name] = self.scale * gain.reshape(shape) * direction
+            mask[name] = (self.scale * self.units[name]) * gain.reshape(shape) * direction
         moved = {name: self.theta[name] - self.xi * mask[name] for name in names}
         for tensor in moved.values():
             tensor.retain_grad()

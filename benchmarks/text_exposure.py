@@ -1,6 +1,7 @@
 """Text scenarios and canary exposure, on generated corpora of realistic shape.
 
-Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--seed 0]``. Prints, in one run:
+Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--seeds 0 1 2] [--seed 0]``.
+Prints, in one run:
 
 1. **Reuters 35-11** on a generated newswire corpus written in the Keras ``reuters.npz`` /
    ``reuters_word_index.json`` format and read back by :class:`ReutersDataModule` (46 topics of
@@ -9,8 +10,10 @@ Run: ``python benchmarks/text_exposure.py [--part classification exposure] [--se
    10,000-word bags. FR (shadow-model oracle), MIA score, test accuracy and its drop (Δacc),
    forget accuracy and time, for the original, full retraining and Forsaken's two named
    configurations, ``forsaken[paper]`` and ``forsaken[recommended]`` (P from the oracle's shadow
-   model), each also with a smaller step scale for this 5M-parameter MLP. Target (issue 13): test
-   accuracy within 2 points of the retrained model's, printed PASS/FAIL per row.
+   model), and the configuration recommended before the relative step, for comparison; each row
+   also read on the validation pair (what selection reads). Each of ``--seeds`` generates its own
+   corpus and splits; then the means over the seeds. Target (issue 13): test accuracy within 2
+   points of the retrained model's (mean over the seeds), printed PASS/FAIL.
 2. **Canary exposure** in a two-layer LSTM language model trained on the package's synthetic
    corpus with canaries ``my secret number is d d d d d`` (|R| = 10⁵) inserted k times. Half of
    them are forgotten with Forsaken (the LM read as a next-token classifier, see
@@ -129,16 +132,31 @@ def write_newswire(root: Path, seed: int, largest_topic: int = 1_200, words: int
     return len(stories)
 
 
-def classification(seed: int, epochs: int, watch: Stopwatch) -> None:
-    print("\n=== 1. Reuters 35-11 (generated newswire in the Keras reuters.npz format), ReutersMLP ===", flush=True)
+#: The recommended configuration before the relative step (absolute step 5e-2, γ = 1), chosen on digits alone:
+#: shown beside the named configurations for comparison (benchmarks/forsaken_digits.py keeps it as PREVIOUS).
+PREVIOUS_RECOMMENDED: dict[str, Any] = dict(
+    posterior="shadow", iterations=15, initial_gain=5e-2, warmup=5, preservation_weight=1.0,
+    stopping="validation", stopping_margin=0.02,
+)  # fmt: skip
+
+
+def _pair_mia(model: nn.Module, dm: ReutersDataModule, members: str, nonmembers: str) -> float:
+    forget = predict(model, dm.dataloader(members))
+    unseen = predict(model, dm.dataloader(nonmembers))
+    return mia_score_from_logits(forget.logits, forget.targets, unseen.logits, unseen.targets).score
+
+
+def classification(seed: int, epochs: int, watch: Stopwatch) -> dict[str, dict[str, float]]:
+    """One seed of the Reuters scenario; returns, per row, its test accuracy, MIA and time."""
+    print(f"\n=== 1. Reuters 35-11 (generated newswire in the Keras reuters.npz format), ReutersMLP, seed {seed} ===")
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         count = write_newswire(Path(folder), seed)
         dm = ReutersDataModule(folder, seed=seed, batch_size=64)
         dm.setup("fit")
-        watch.stage("generate + read + tokenise + bag 10,000 words", began)
+        watch.stage(f"generate + read + tokenise + bag 10,000 words (seed {seed})", began)
     sizes = {name: len(dm.splits[name]) for name in ("target_train", "retain", "forget", "test", "heldout")}
-    print(f"corpus: {count:,} stories, 46 topics; splits {sizes}; bag width {dm.input_shape[0]:,}")
+    print(f"corpus: {count:,} stories, 46 topics; splits {sizes}; bag width {dm.input_shape[0]:,}", flush=True)
     recipe = TrainingRecipe(
         backbone=ReutersMLP(in_features=dm.input_shape[0], num_classes=dm.num_classes),
         max_epochs=epochs,
@@ -147,15 +165,15 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> None:
     )
     began = time.perf_counter()
     original = train_classifier(recipe, dm, **QUIET)
-    watch.stage(f"train original MLP ({epochs} epochs)", began)
+    watch.stage(f"train original MLP ({epochs} epochs, seed {seed})", began)
     began = time.perf_counter()
     retrained = train_classifier(recipe, dm, "retain", **QUIET)
-    watch.stage(f"retrain on retain ({epochs} epochs)", began)
+    watch.stage(f"retrain on retain ({epochs} epochs, seed {seed})", began)
     began = time.perf_counter()
     oracle = ShadowModelOracle().fit(recipe, dm, trainer_overrides=QUIET)
     original_model = original.module.backbone.eval()
     quality = oracle.quality(original_model, dm)
-    watch.stage("shadow model + XGBoost oracle", began)
+    watch.stage(f"shadow model + XGBoost oracle (seed {seed})", began)
     print(
         f"oracle on the original: forget vs heldout balanced acc {quality.forget_vs_heldout.balanced_accuracy:.3f}"
         f" (reliable={quality.reliable}); retain vs test {quality.retain_vs_test.balanced_accuracy:.3f}"
@@ -168,47 +186,64 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> None:
     for name, settings in (
         ("forsaken[paper]", forsaken_configuration("paper")),
         ("forsaken[recommended]", forsaken_configuration("recommended", shadow_model=shadow)),
-        ("forsaken[paper], gain 3e-4", forsaken_configuration("paper", initial_gain=3e-4)),
-        (
-            "forsaken[recommended], gain 3e-3",
-            forsaken_configuration("recommended", shadow_model=shadow, initial_gain=3e-3),
-        ),
+        ("previous recommended (absolute step)", {**PREVIOUS_RECOMMENDED, "shadow_model": shadow}),
     ):
         began = time.perf_counter()
         result = forsaken_unlearn(original_model, dm, seed=seed, **settings)
-        watch.stage(name, began)
+        watch.stage(f"{name} (seed {seed})", began)
         runs.append((name, result.model.eval(), result.seconds, result.module.iteration))
     test_original = predict(original_model, dm.dataloader("test")).accuracy()
     test_retrained = predict(runs[1][1], dm.dataloader("test")).accuracy()
     print(
-        "(Δacc = this model's test accuracy minus the original's, in points; vs retrain = minus the retrained"
-        " model's (target: within 2 points); forget = accuracy under inserted labels; T = iterations run)"
+        "(validation pair: MIA of forget vs validation_heldout and accuracy on validation, what selection reads;"
+        " then, measured on heldout/test: Δacc = test accuracy minus the original's, in points; vs retrain ="
+        " minus the retrained model's (target: within 2 points); forget = accuracy under inserted labels;"
+        " T = iterations run)"
     )
     print(
-        f"{'model':<34} {'FR':>6} {'MIA':>6} {'test':>6} {'Δacc':>7} {'vs retrain':>10} {'forget':>7} {'T':>3}"
-        f" {'time s':>8} {'speed-up':>9}  target"
+        f"{'model':<37} {'val MIA':>7} {'val acc':>7} | {'FR':>6} {'MIA':>6} {'test':>6} {'Δacc':>7}"
+        f" {'vs retrain':>10} {'forget':>7} {'T':>3} {'time s':>8} {'speed-up':>9}  target"
     )
     began = time.perf_counter()
+    rows: dict[str, dict[str, float]] = {}
     for name, model, seconds, iterations in runs:
         forget = predict(model, dm.dataloader("forget"))
-        heldout = predict(model, dm.dataloader("heldout"))
         test = predict(model, dm.dataloader("test")).accuracy()
+        validation = predict(model, dm.dataloader("validation")).accuracy()
         fr = float("nan") if name == "original" else oracle.forgetting_rate(original_model, model, dm, quality).value
-        mia = mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets).score
+        mia = _pair_mia(model, dm, "forget", "heldout")
+        validation_mia = _pair_mia(model, dm, "forget", "validation_heldout")
         speed = "—" if name.startswith(("original", "retrain")) else f"{retrained.seconds / seconds:8.1f}×"
         target = (
             ("PASS" if abs(test - test_retrained) <= 0.02 + 1e-9 else "FAIL") if name.startswith("forsaken") else "—"
         )
         print(
-            f"{name:<34} {fr:6.3f} {mia:6.3f} {test:6.3f} {100 * (test - test_original):+6.1f}p"
-            f" {100 * (test - test_retrained):+9.1f}p {forget.accuracy():7.3f} {iterations or '—':>3} {seconds:8.2f}"
-            f" {speed:>9}  {target}"
+            f"{name:<37} {validation_mia:7.3f} {validation:7.3f} | {fr:6.3f} {mia:6.3f} {test:6.3f}"
+            f" {100 * (test - test_original):+6.1f}p {100 * (test - test_retrained):+9.1f}p {forget.accuracy():7.3f}"
+            f" {iterations or '—':>3} {seconds:8.2f} {speed:>9}  {target}"
         )
-    print(
-        "  (the named configurations are the targets' rows; the rows with another gain show how the step scale of"
-        " a configuration tuned on the digits MLP carries to this 10,000-word MLP)"
-    )
-    watch.stage("evaluation (FR, MIA, accuracies)", began)
+        rows[name] = dict(test=test, vs_retrain=test - test_retrained, mia=mia, seconds=seconds)
+    watch.stage(f"evaluation (FR, MIA, accuracies; seed {seed})", began)
+    return rows
+
+
+def classification_summary(results: Sequence[dict[str, dict[str, float]]]) -> None:
+    """Means over the seeds, and issue 13's text target on them (test accuracy within 2 points of retraining)."""
+    print(f"\nReuters 35-11, mean over {len(results)} seed(s) [each seed]:")
+    print(f"{'model':<37} {'test':<26} {'vs retrain (p)':<32} {'MIA':<26}")
+    for name in results[0]:
+        test = [r[name]["test"] for r in results]
+        drop = [100 * r[name]["vs_retrain"] for r in results]
+        mia = [r[name]["mia"] for r in results]
+
+        def cell(values: list[float], fmt: str) -> str:
+            return f"{format(sum(values) / len(values), fmt)} [{' '.join(format(v, fmt) for v in values)}]"
+
+        print(f"{name:<37} {cell(test, '.3f'):<26} {cell(drop, '+.1f'):<32} {cell(mia, '.3f'):<26}")
+    for name in ("forsaken[paper]", "forsaken[recommended]"):
+        mean_gap = sum(r[name]["vs_retrain"] for r in results) / len(results)
+        verdict = "PASS" if abs(mean_gap) <= 0.02 + 1e-9 else "FAIL"
+        print(f"[{verdict}] {name}: test accuracy {100 * mean_gap:+.1f} points from the retrained model's (target ±2)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--part", nargs="+", default=["classification", "exposure"], choices=["classification", "exposure"]
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the exposure part's seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the classification part's seeds")
     parser.add_argument("--epochs", type=int, default=15, help="MLP training epochs")
     parser.add_argument("--sentences", type=int, default=10_000, help="LM corpus size")
     parser.add_argument("--ptb", default=None, help="folder with ptb.{train,valid,test}.txt to use instead")
@@ -338,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)
     watch = Stopwatch()
     if "classification" in args.part:
-        classification(args.seed, args.epochs, watch)
+        classification_summary([classification(seed, args.epochs, watch) for seed in args.seeds])
     if "exposure" in args.part:
         exposure(args.seed, args, watch)
     watch.summary()

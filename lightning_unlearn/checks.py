@@ -202,9 +202,7 @@ def check_in_range(
     below = number <= high if include_high else number < high
     if not (above and below):
         interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
-        raise ValueError(
-            f"Expected {_subject(name, meaning)} to be in {interval}{_because(reason)}, but got {value}."
-        )
+        raise ValueError(f"Expected {_subject(name, meaning)} to be in {interval}{_because(reason)}, but got {value}.")
     return number
 
 

@@ -88,7 +88,6 @@ class DeviceSettings:
             settings["devices"] = list(self.devices)
         return settings
 
-
     def inference_device(self) -> torch.device:
         """The device plain inference (the evaluation, the oracle's features) runs on: the first one of these settings.
 

@@ -223,6 +223,7 @@ def binomial_half_width(n: int, proportion: float = 0.5, z: float = 1.96) -> flo
 #: (measured: 1.24–1.53 for 30–400 samples per group; see :attr:`MIAScoreResult.half_width`).
 CROSS_VALIDATION_INFLATION = 1.4
 
+
 @dataclass(frozen=True)
 class MIAScoreResult:
     """The outcome of :func:`mia_score`: accuracy and AUC over the folds, TPR at a low FPR over all of them.

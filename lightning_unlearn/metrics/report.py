@@ -45,6 +45,7 @@ Role = Literal["original", "unlearned", "retrained"]
 RESERVED_NAMES = ("original", "retrained")
 _SPLITS = ("retain", "forget", "test", "heldout")
 
+
 @dataclass(frozen=True)
 class ModelEvaluation:
     """Every number the report holds about one model.

@@ -186,9 +186,7 @@ def membership_verdict(
         if not isinstance(value, MIAScoreResult):
             raise TypeError(f"Expected `{name}` to be an MIAScoreResult, but got {type(value).__name__}.")
     attack, mia_difference, mia_band = _attack_reading(candidate_mia, retrained_mia)
-    oracle, fr_difference, fr_band = _oracle_reading(
-        forgetting_rate, retrained_forgetting_rate, bt, oracle_reliable
-    )
+    oracle, fr_difference, fr_band = _oracle_reading(forgetting_rate, retrained_forgetting_rate, bt, oracle_reliable)
     loss_auc = candidate_mia.loss_auc
     loss_auc_clearly_low = loss_auc < 0.5 - candidate_mia.loss_auc_half_width
 

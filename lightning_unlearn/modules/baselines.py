@@ -76,8 +76,6 @@ __all__ = [
 VALIDATION_SPLITS = ("validation", "forget", "validation_heldout")
 
 
-
-
 def default_unlearning_optimizer(params: Any) -> torch.optim.Optimizer:
     """SGD with momentum 0.9, lr 0.01: the usual optimiser of the fine-tuning baselines."""
     return torch.optim.SGD(params, lr=0.01, momentum=0.9)

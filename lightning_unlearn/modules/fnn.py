@@ -87,7 +87,6 @@ Placement = Literal["1-L", "2-L"]
 UnlearnTraining = Literal["retain", "none"]
 
 
-
 # ---------------------------------------------------------------------------- the layer
 class ForgettingLayer(nn.Module):
     """Multiplies neuron ``i`` by ``φ_i(t) = exp(−t / τ_i)``; no trainable parameters.
