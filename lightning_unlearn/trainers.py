@@ -144,9 +144,14 @@ def build_trainer(
     settings.update(overrides)
     if settings["enable_progress_bar"] and not any(isinstance(c, ProgressBar) for c in given):
         given = [*given, *progress_callbacks(True)]
-    settings["callbacks"] = [*given, _ReleaseSpawnedProcessGroup()]
+    settings["callbacks"] = given
     with quiet_lightning():  # the "GPU available / TPU available" banners
-        return L.Trainer(**settings)
+        trainer = L.Trainer(**settings)
+    # Only where workers are started by multiprocessing (ddp_spawn, ddp_fork, ddp_notebook): every callback costs a
+    # little at every step, which a one-process fit of a small model would feel.
+    if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
+        trainer.callbacks.append(_ReleaseSpawnedProcessGroup())
+    return trainer
 
 
 class _ReleaseSpawnedProcessGroup(Callback):

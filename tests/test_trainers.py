@@ -123,5 +123,8 @@ def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
     trainer = build_trainer(DeviceSettings(accelerator="cpu", devices=2, strategy="ddp_spawn"), max_steps=1)
     trainer.fit(_RecordsProcessGroup(out))
     assert [json.loads(Path(f"{out}.{rank}").read_text()) for rank in (0, 1)] == [False, False]
-    # In the main process (or a plain single-process fit) the factory leaves the group alone.
+    # In the main process (or a plain single-process fit) the factory leaves the group alone, and a trainer
+    # that starts no worker carries no such callback (each one costs a little at every step).
     assert not torch.distributed.is_initialized()
+    plain = build_trainer(DeviceSettings(accelerator="cpu"))
+    assert not any(type(callback).__name__ == "_ReleaseSpawnedProcessGroup" for callback in plain.callbacks)
