@@ -162,7 +162,8 @@ def test_brackets_on_a_method_without_configurations_are_an_unknown_name() -> No
 def test_resolved_settings_of_a_configuration_hold_its_values() -> None:
     recommended = resolved_settings("forsaken[recommended]", {"iterations": 50})
     assert recommended["posterior"] == "shadow" and recommended["iterations"] == 50
-    assert recommended["stopping"] == "validation" and recommended["preservation_weight"] == 1.0
+    assert recommended["stopping"] == "validation" and recommended["preservation_weight"] == 10.0
+    assert recommended["step_scale"] == "relative"
     paper = resolved_settings("forsaken[paper]", {})
     assert paper["posterior"] == "per_class" and paper["iterations"] == 20 and paper["preservation_weight"] == 0.0
 
