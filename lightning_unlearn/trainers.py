@@ -147,10 +147,10 @@ def build_trainer(
     settings["callbacks"] = given
     with quiet_lightning():  # the "GPU available / TPU available" banners
         trainer = L.Trainer(**settings)
-    # Only where workers are started by multiprocessing (ddp_spawn, ddp_fork, ddp_notebook): every callback costs a
-    # little at every step, which a one-process fit of a small model would feel.
-    if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
-        trainer.callbacks.append(_ReleaseSpawnedProcessGroup())
+        # Only where workers are started by multiprocessing (ddp_spawn, ddp_fork, ddp_notebook), which the resolved
+        # strategy tells: every callback costs a little at every step, which a one-process fit would feel.
+        if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
+            trainer = L.Trainer(**{**settings, "callbacks": [*given, _ReleaseSpawnedProcessGroup()]})
     return trainer
 
 
