@@ -42,9 +42,10 @@ Reading of the paper made here (the paper leaves the generator's architecture op
   posterior of a model that never saw the forget set (see :class:`ForsakenModule`).
 
 Two named configurations (:data:`FORSAKEN_CONFIGURATIONS`): ``"paper"``, the above as published,
-and ``"recommended"``, which adds options of ours — P from the shadow model, a preservation term
-on retained samples, a warm-up of the step, a stop on the validation pair — and is the one that
-forgets by the attack as well as by the oracle on our digits benchmark (docs/forsaken.md).
+and ``"recommended"``, which adds options of ours — P from the shadow model, a step relative to
+each parameter tensor's own scale, a preservation term on retained samples, a warm-up of the step,
+a stop on the validation pair — chosen on the validation pairs of three scenarios (digits, a text
+corpus, a CNN on images); docs/forsaken.md gives what it achieves and where it falls short.
 """
 
 from __future__ import annotations
