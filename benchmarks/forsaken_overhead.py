@@ -53,6 +53,7 @@ from lightning_unlearn.modules.forsaken import (
     forsaken_configuration,
     gain_schedule,
     non_member_posterior,
+    relative_step_scales,
 )
 
 warnings.filterwarnings("ignore")
@@ -150,10 +151,7 @@ def plain_forsaken(
     parameters = {name: p.detach() for name, p in target.named_parameters()}
     buffers = {name: b.detach() for name, b in target.named_buffers()}
     names = list(parameters)
-    units = {
-        name: float(p.double().pow(2).mean().sqrt()) if step_scale == "relative" else 1.0
-        for name, p in parameters.items()
-    }
+    units = relative_step_scales(target) if step_scale == "relative" else dict.fromkeys(names, 1.0)
     gains = [torch.ones(p.shape[0] if p.dim() else 1, requires_grad=True) for p in parameters.values()]
     make = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-2))
     generator_optimizer = make(gains)
