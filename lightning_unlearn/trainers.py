@@ -30,7 +30,7 @@ from lightning.pytorch.callbacks import Callback, ProgressBar
 
 from lightning_unlearn.progress import progress_callbacks
 
-__all__ = ["DeviceSettings", "build_trainer", "quiet_lightning"]
+__all__ = ["DeviceSettings", "ReleaseSpawnedProcessGroup", "build_trainer", "quiet_lightning"]
 
 #: Warnings a library stage triggers on purpose; each is explained where it arises.
 _EXPECTED_WARNINGS = (
@@ -150,11 +150,11 @@ def build_trainer(
         # Only where workers are started by multiprocessing (ddp_spawn, ddp_fork, ddp_notebook), which the resolved
         # strategy tells: every callback costs a little at every step, which a one-process fit would feel.
         if getattr(trainer.strategy, "_start_method", None) in ("spawn", "fork", "forkserver"):
-            trainer = L.Trainer(**{**settings, "callbacks": [*given, _ReleaseSpawnedProcessGroup()]})
+            trainer = L.Trainer(**{**settings, "callbacks": [*given, ReleaseSpawnedProcessGroup()]})
     return trainer
 
 
-class _ReleaseSpawnedProcessGroup(Callback):
+class ReleaseSpawnedProcessGroup(Callback):
     """Destroys the process group when a stage ends in a worker that ``ddp_spawn`` (or ``ddp_fork``) started.
 
     Such a worker leaves through ``os._exit``, which skips the ``atexit`` handler Lightning destroys
@@ -162,7 +162,10 @@ class _ReleaseSpawnedProcessGroup(Callback):
     worker as it exits ("terminate called without an active exception", SIGABRT), failing a fit
     that had finished. Nothing after ``teardown`` in the worker communicates (rank 0 only writes
     its weights for the main process), and processes the ``ddp`` launcher starts, which exit
-    normally, keep the group to the end.
+    normally, keep the group to the end; in the main process it does nothing.
+
+    :func:`build_trainer` adds it wherever the strategy spawns workers. Add it to a Trainer of
+    your own that runs ``ddp_spawn``: ``L.Trainer(strategy="ddp_spawn", callbacks=[ReleaseSpawnedProcessGroup()])``.
     """
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

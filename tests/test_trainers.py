@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_unlearn import DigitsDataModule
 from lightning_unlearn.models import MLP
 from lightning_unlearn.modules.base import UnlearningMethod, fit_method, target_network
-from lightning_unlearn.trainers import DeviceSettings, build_trainer
+from lightning_unlearn.trainers import DeviceSettings, ReleaseSpawnedProcessGroup, build_trainer
 
 
 @pytest.mark.parametrize(
@@ -127,4 +127,4 @@ def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
     # that starts no worker carries no such callback (each one costs a little at every step).
     assert not torch.distributed.is_initialized()
     plain = build_trainer(DeviceSettings(accelerator="cpu"))
-    assert not any(type(callback).__name__ == "_ReleaseSpawnedProcessGroup" for callback in plain.callbacks)
+    assert not any(isinstance(callback, ReleaseSpawnedProcessGroup) for callback in plain.callbacks)

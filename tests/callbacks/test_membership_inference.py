@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
-from lightning_unlearn.callbacks import MembershipInferenceCallback, MIAEarlyStopping
+from lightning_unlearn.callbacks import MembershipInferenceCallback, MIAEarlyStopping, ReleaseSpawnedProcessGroup
 from lightning_unlearn.metrics import ShadowModelOracle, mia_score_from_logits
 from lightning_unlearn.metrics.functional import forgetting_rate_from_membership
 from lightning_unlearn.modules import NegGradBaseline
@@ -140,7 +140,7 @@ def test_ddp_gives_the_single_process_value(scenario: tuple, tmp_path: Path) -> 
         enable_model_summary=False,
         num_sanity_val_steps=0,
         enable_progress_bar=False,
-        callbacks=[MembershipInferenceCallback(oracle=oracle), _Record(str(out))],
+        callbacks=[MembershipInferenceCallback(oracle=oracle), _Record(str(out)), ReleaseSpawnedProcessGroup()],
     )
     distributed.fit(module, datamodule=datamodule)
     ranks = json.loads(out.read_text())

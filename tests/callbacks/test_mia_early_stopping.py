@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_unlearn.callbacks import MIAEarlyStopping
+from lightning_unlearn.callbacks import MIAEarlyStopping, ReleaseSpawnedProcessGroup
 from lightning_unlearn.metrics import mia_score
 
 # (val/acc, mia/score[, mia/loss_auc]) per epoch; the loss AUC is 0.55 when not given, the group
@@ -84,6 +84,8 @@ def _trainer(callbacks: list[Callback], **kwargs: object) -> L.Trainer:
         num_sanity_val_steps=0,
     )
     settings.update(kwargs)
+    if settings.get("strategy") == "ddp_spawn":  # spawned workers must release their process group (see the callback)
+        callbacks = [*callbacks, ReleaseSpawnedProcessGroup()]
     return L.Trainer(callbacks=callbacks, **settings)  # type: ignore[arg-type]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_unlearn.callbacks import ReleaseSpawnedProcessGroup
 from lightning_unlearn.datamodules import (
     SPLIT_NAMES,
     DataSource,
@@ -226,7 +227,7 @@ def test_every_ddp_rank_builds_the_same_splits(tmp_path: Path) -> None:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
-        callbacks=[_RecordSplits(str(out))],
+        callbacks=[_RecordSplits(str(out)), ReleaseSpawnedProcessGroup()],
     )
     trainer.fit(ClassifierModule(MLP(64, 5, hidden=(8,))), datamodule=dm)
     result = json.loads(out.read_text())
