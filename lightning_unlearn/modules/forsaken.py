@@ -500,7 +500,12 @@ def relative_step_scales(model: nn.Module) -> dict[str, float]:
         ...     _ = layer.weight.fill_(0.5), layer.bias.zero_()
         >>> relative_step_scales(layer)
         {'weight': 0.5, 'bias': 0.5}
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` to be an nn.Module, but got {type(model).__name__}.")
     scales = {
         name: float(p.detach().double().pow(2).mean().sqrt()) if p.numel() else 0.0
         for name, p in model.named_parameters()

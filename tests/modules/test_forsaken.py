@@ -432,6 +432,8 @@ def test_the_relative_step_moves_each_tensor_by_a_fraction_of_its_own_scale(
     with torch.no_grad():
         zero_bias.bias.zero_()
     assert relative_step_scales(zero_bias)["bias"] == relative_step_scales(zero_bias)["weight"]
+    with pytest.raises(TypeError, match=r"Expected `model` to be an nn.Module, but got dict\."):
+        relative_step_scales({"weight": torch.ones(2)})  # type: ignore[arg-type]
 
 
 def test_the_stopping_rule_reads_a_seeded_sample_of_stopping_size(target: nn.Module, digits: DigitsDataModule) -> None:
