@@ -44,6 +44,7 @@ from lightning_unlearn.metrics.report import UnlearningReport
 from lightning_unlearn.modules.base import fit_method
 from lightning_unlearn.preflight import check_experiment
 from lightning_unlearn.progress import show_progress
+from lightning_unlearn.storage import atomic_write_text
 from lightning_unlearn.trainers import DeviceSettings, quiet_lightning
 from lightning_unlearn.training import TrainingRecipe, train_classifier
 
@@ -678,8 +679,7 @@ def _write_outputs(
         f"Reused from the cache: {', '.join(k for k, v in reused.items() if v) or 'nothing'}.\n\n"
         + (f"## Method details\n\n{details}\n" if details else "")
     )
-    markdown_path = out / "report.md"
-    markdown_path.write_text(markdown)
+    markdown_path = atomic_write_text(out / "report.md", markdown)  # a reader never sees half a report
     payload = {
         "dataset": datamodule.dataset_name,
         "kind": datamodule.kind,
@@ -688,8 +688,7 @@ def _write_outputs(
         "reused": dict(reused),
         "details": {name: outcome.details for name, outcome in outcomes.items()},
     }
-    json_path = out / "report.json"
-    json_path.write_text(json.dumps(payload, indent=2, default=str))
+    json_path = atomic_write_text(out / "report.json", json.dumps(payload, indent=2, default=str))
     return [manifest, markdown_path, json_path]
 
 
