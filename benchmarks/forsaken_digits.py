@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_unlearn import DigitsDataModule, TrainingRecipe, predict, train_classifier
+from lightning_unlearn import DigitsDataModule, TrainingRecipe, UnlearningDataModule, predict, train_classifier
 from lightning_unlearn.metrics import (
     ForgettingRateResult,
     MIAScoreResult,
@@ -286,7 +286,7 @@ def scenario(
 
 
 # ---------------------------------------------------------------------------- 1. selection
-def validation_pair(model: nn.Module, dm: DigitsDataModule) -> tuple[float, float]:
+def validation_pair(model: nn.Module, dm: UnlearningDataModule) -> tuple[float, float]:
     """The MIA of forget vs ``validation_heldout`` and the accuracy on ``validation``: what selection may read."""
     forget = predict(model, dm.dataloader("forget"))
     unseen = predict(model, dm.dataloader("validation_heldout"))

@@ -66,6 +66,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from forsaken_digits import PREVIOUS, validation_pair  # this folder's digits benchmark
 from torch import nn
 
 from lightning_unlearn import (
@@ -77,8 +78,7 @@ from lightning_unlearn import (
 )
 from lightning_unlearn.cache import ArtifactCache
 from lightning_unlearn.datamodules.sources.glyphs import GLYPH_NAMES, SyntheticGlyphsSource, make_synthetic_glyphs
-from lightning_unlearn.inference import predict
-from lightning_unlearn.metrics import ShadowModelOracle, UnlearningReport, mia_score_from_logits
+from lightning_unlearn.metrics import ShadowModelOracle, UnlearningReport
 from lightning_unlearn.models import SmallCNN
 from lightning_unlearn.modules.base import target_network
 from lightning_unlearn.modules.forsaken import fit_forsaken
@@ -94,12 +94,8 @@ FORSAKEN_CONFIGURATIONS: dict[str, dict[str, Any]] = {
     # forget sample from the oracle's shadow model (given per seed), the preservation term, a warmed-up
     # step and the stopping rule on the validation pair. Chosen on digits; nothing is tuned here.
     "recommended": forsaken_configuration("recommended"),
-    # The configuration recommended before the relative step (absolute step 5e-2, γ = 1 on ≥ 256 retained samples,
-    # T = 15), chosen on digits alone; for comparison (benchmarks/forsaken_digits.py keeps it as PREVIOUS).
-    "previous": dict(
-        posterior="shadow", iterations=15, initial_gain=5e-2, warmup=5, preservation_weight=1.0,
-        stopping="validation", stopping_margin=0.02,
-    ),
+    # The configuration recommended before the relative step, chosen on digits alone; for comparison.
+    "previous": PREVIOUS,
 }
 
 #: Issue 13's targets for the realistic-scale scenario (means over seeds).
@@ -287,10 +283,7 @@ def print_validation_pair(datamodule: UnlearningDataModule, models: dict[str, nn
     """What selection reads: the MIA of forget vs ``validation_heldout`` and the accuracy on ``validation``."""
     print("validation pair (what selection reads; the retrained model's row for comparison only):")
     for name, model in models.items():
-        forget = predict(model, datamodule.dataloader("forget"))
-        unseen = predict(model, datamodule.dataloader("validation_heldout"))
-        mia = mia_score_from_logits(forget.logits, forget.targets, unseen.logits, unseen.targets).score
-        accuracy = predict(model, datamodule.dataloader("validation")).accuracy()
+        mia, accuracy = validation_pair(model, datamodule)
         print(f"  {name:<24} MIA {mia:.3f}  accuracy {accuracy:.3f}", flush=True)
 
 

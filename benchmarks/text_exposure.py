@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from forsaken_digits import PREVIOUS, validation_pair  # this folder's digits benchmark
 from torch import nn
 
 from lightning_unlearn import TrainingRecipe, predict, train_classifier
@@ -132,20 +133,6 @@ def write_newswire(root: Path, seed: int, largest_topic: int = 1_200, words: int
     return len(stories)
 
 
-#: The recommended configuration before the relative step (absolute step 5e-2, γ = 1), chosen on digits alone:
-#: shown beside the named configurations for comparison (benchmarks/forsaken_digits.py keeps it as PREVIOUS).
-PREVIOUS_RECOMMENDED: dict[str, Any] = dict(
-    posterior="shadow", iterations=15, initial_gain=5e-2, warmup=5, preservation_weight=1.0,
-    stopping="validation", stopping_margin=0.02,
-)  # fmt: skip
-
-
-def _pair_mia(model: nn.Module, dm: ReutersDataModule, members: str, nonmembers: str) -> float:
-    forget = predict(model, dm.dataloader(members))
-    unseen = predict(model, dm.dataloader(nonmembers))
-    return mia_score_from_logits(forget.logits, forget.targets, unseen.logits, unseen.targets).score
-
-
 def classification(seed: int, epochs: int, watch: Stopwatch) -> dict[str, dict[str, float]]:
     """One seed of the Reuters scenario; returns, per row, its test accuracy, MIA and time."""
     print(f"\n=== 1. Reuters 35-11 (generated newswire in the Keras reuters.npz format), ReutersMLP, seed {seed} ===")
@@ -186,7 +173,7 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> dict[str, dict[s
     for name, settings in (
         ("forsaken[paper]", forsaken_configuration("paper")),
         ("forsaken[recommended]", forsaken_configuration("recommended", shadow_model=shadow)),
-        ("previous recommended (absolute step)", {**PREVIOUS_RECOMMENDED, "shadow_model": shadow}),
+        ("previous recommended (absolute step)", {**PREVIOUS, "shadow_model": shadow}),
     ):
         began = time.perf_counter()
         result = forsaken_unlearn(original_model, dm, seed=seed, **settings)
@@ -209,10 +196,10 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> dict[str, dict[s
     for name, model, seconds, iterations in runs:
         forget = predict(model, dm.dataloader("forget"))
         test = predict(model, dm.dataloader("test")).accuracy()
-        validation = predict(model, dm.dataloader("validation")).accuracy()
+        heldout = predict(model, dm.dataloader("heldout"))
         fr = float("nan") if name == "original" else oracle.forgetting_rate(original_model, model, dm, quality).value
-        mia = _pair_mia(model, dm, "forget", "heldout")
-        validation_mia = _pair_mia(model, dm, "forget", "validation_heldout")
+        mia = mia_score_from_logits(forget.logits, forget.targets, heldout.logits, heldout.targets).score
+        validation_mia, validation = validation_pair(model, dm)
         speed = "—" if name.startswith(("original", "retrain")) else f"{retrained.seconds / seconds:8.1f}×"
         target = (
             ("PASS" if abs(test - test_retrained) <= 0.02 + 1e-9 else "FAIL") if name.startswith("forsaken") else "—"
