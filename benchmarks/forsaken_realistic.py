@@ -94,6 +94,9 @@ FORSAKEN_CONFIGURATIONS: dict[str, dict[str, Any]] = {
     # forget sample from the oracle's shadow model (given per seed), the preservation term, a warmed-up
     # step and the stopping rule on the validation pair. Chosen on digits; nothing is tuned here.
     "recommended": forsaken_configuration("recommended"),
+    # The recommended configuration with every layer's weight step kept off 95 % of the energy of the inputs the
+    # retained data gives that layer (``projection_energy``, in no named configuration); for comparison.
+    "projection": {**forsaken_configuration("recommended"), "projection_energy": 0.95},
     # The configuration recommended before the relative step, chosen on digits alone; for comparison.
     "previous": PREVIOUS,
 }
@@ -303,6 +306,8 @@ def passes(run: ForsakenRun, datamodule: UnlearningDataModule) -> float:
     forward_only = len(splits["reference"])
     checks = sum(1 for record in module.history if "stop_auc" in record)
     forward_only += checks * (len(splits["validation_heldout"]) + len(splits["validation"]))
+    if module._projection_sample is not None:
+        forward_only += module._projection_sample.shape[0]
     return iterations * per_iteration + len(splits["probe"]) + forward_only / 3
 
 

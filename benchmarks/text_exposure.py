@@ -173,6 +173,11 @@ def classification(seed: int, epochs: int, watch: Stopwatch) -> dict[str, dict[s
     for name, settings in (
         ("forsaken[paper]", forsaken_configuration("paper")),
         ("forsaken[recommended]", forsaken_configuration("recommended", shadow_model=shadow)),
+        # weight steps kept off the retained inputs (docs/forsaken.md): what it does to a bag of words
+        (
+            "recommended + projection 0.95",
+            forsaken_configuration("recommended", shadow_model=shadow, projection_energy=0.95),
+        ),
         ("previous recommended (absolute step)", {**PREVIOUS, "shadow_model": shadow}),
     ):
         began = time.perf_counter()

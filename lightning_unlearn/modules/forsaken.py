@@ -93,6 +93,8 @@ __all__ = [
     "nearest_reference_posterior",
     "non_member_posterior",
     "paper_departures",
+    "relative_step_scales",
+    "retained_input_subspaces",
 ]
 
 PosteriorKind = Literal["per_class", "global_mean", "uniform", "nearest", "shadow"]
@@ -168,6 +170,7 @@ _PAPER_ALGORITHM: Mapping[str, tuple[Any, ...]] = MappingProxyType(
         "stopping": ("fixed",),
         "shadow_model": (None,),
         "step_scale": ("absolute",),
+        "projection_energy": (None,),
     }
 )
 
@@ -515,6 +518,103 @@ def relative_step_scales(model: nn.Module) -> dict[str, float]:
     return {name: value if value > 0.0 else fallback for name, value in scales.items()}
 
 
+#: The most rows (layer inputs; patches for a convolution) a layer's subspace is computed from.
+PROJECTION_ROWS = 8192
+
+
+def _projected_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The layers :func:`retained_input_subspaces` covers: every ``nn.Linear`` and ungrouped ``nn.Conv2d``."""
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)
+    }
+
+
+def _layer_rows(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """A layer's inputs as rows of what its weight multiplies: features, or unfolded patches of a convolution."""
+    if isinstance(layer, nn.Conv2d):
+        if not isinstance(layer.padding, tuple):  # padding="same"/"valid": read the padding the layer applies
+            raise ValueError(
+                f"Expected the convolutions of a projected target to have numeric padding, but a layer has"
+                f" padding={layer.padding!r}."
+            )
+        patches = F.unfold(inputs, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+        return patches.transpose(1, 2).reshape(-1, patches.shape[1])
+    return inputs.reshape(-1, inputs.shape[-1])
+
+
+@torch.no_grad()
+def retained_input_subspaces(
+    model: nn.Module, inputs: torch.Tensor, energy: float, max_rows: int = PROJECTION_ROWS, chunk: int = 256
+) -> dict[str, torch.Tensor]:
+    """Per ``nn.Linear``/``nn.Conv2d`` layer, an orthonormal basis of the inputs it receives on ``inputs``.
+
+    The basis spans the principal directions of the layer's inputs (patches for a convolution)
+    that hold ``energy`` of their squared norm, at most the inputs' numerical rank. A weight step
+    ``D`` (one row per output) with ``D·U = 0`` leaves the layer's outputs on those inputs as they
+    were.
+
+    Args:
+        model: the network, in eval mode; its inputs per layer are read with forward hooks.
+        inputs: the samples (a retained sample), on the model's device.
+        energy: the share of the inputs' energy the basis holds, in ``(0, 1]``.
+        max_rows: at most this many rows per layer (a seeded sample of the patches of a
+            convolution), so memory stays bounded.
+        chunk: samples per forward pass.
+
+    Returns:
+        ``U`` of shape ``(features, k)`` per layer name (``features`` = in-channels × kernel size
+        for a convolution).
+
+    Example:
+        >>> layer = nn.Linear(3, 2)
+        >>> retained_input_subspaces(layer, torch.randn(50, 3), energy=1.0)[""].shape  # full rank from 50 samples
+        torch.Size([3, 3])
+        >>> retained_input_subspaces(layer, torch.randn(50, 3), energy=0.01)[""].shape  # the first direction
+        torch.Size([3, 1])
+    """
+    layers = _projected_layers(model)
+    total = max(1, inputs.shape[0])
+    generator = torch.Generator().manual_seed(0)
+    rows: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+
+    def keep(name: str, layer: nn.Module, layer_inputs: tuple[torch.Tensor, ...], share: int) -> None:
+        block = _layer_rows(layer, layer_inputs[0].detach()).float()
+        if block.shape[0] > share:
+            chosen = torch.randperm(block.shape[0], generator=generator)[:share]
+            block = block[chosen.to(block.device)]
+        rows[name].append(block)
+
+    hooks = []
+    share = 0
+    for name, layer in layers.items():
+        hooks.append(layer.register_forward_hook(lambda mod, args, out, name=name: keep(name, mod, args, share)))
+    try:
+        for start in range(0, inputs.shape[0], chunk):
+            part = inputs[start : start + chunk]
+            share = max(1, -(-max_rows * part.shape[0] // total))
+            model(part)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    bases = {}
+    for name in layers:
+        if not rows[name]:
+            continue  # a layer the forward pass never reached
+        matrix = torch.cat(rows[name])
+        _, singular, right = torch.linalg.svd(matrix, full_matrices=False)
+        # the numerical rank: directions below it are rounding, not inputs the layer receives
+        rank = int((singular > singular[0] * max(matrix.shape) * torch.finfo(singular.dtype).eps).sum())
+        if rank == 0:
+            continue  # inputs that are all zeros: nothing of the retained data passes through the weights
+        power = singular.square()
+        held = power.cumsum(0) / power.sum().clamp_min(torch.finfo(power.dtype).tiny)
+        size = rank if energy >= 1.0 else min(int((held < energy).sum()) + 1, rank)
+        bases[name] = right[:size].T.contiguous()
+    return bases
+
+
 # ---------------------------------------------------------------------------- the module
 def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str], argument: str = "checkpoint") -> None:
     """Load a plain state_dict, or a Lightning checkpoint of a module wrapping ``target`` as ``backbone``."""
@@ -607,7 +707,17 @@ class ForsakenModule(UnlearningMethod):
       stops at the first check where the AUC is at most ``0.5 + stopping_margin`` and the
       accuracy at least the original's minus ``accuracy_tolerance``. Only the validation pair is
       read (never ``test`` or ``heldout``), and the checks run inside the timed fit. ``iterations``
-      is then the most it runs; :attr:`stopped_at` says where it stopped.
+      is then the most it runs; :attr:`stopped_at` says where it stopped;
+    * ``projection_energy`` — the weight step of every ``nn.Linear`` and ``nn.Conv2d`` layer of the
+      target is projected off the inputs the layer receives from the preserved retained sample at
+      ``θ0`` (their principal subspace holding this share of the energy;
+      :func:`retained_input_subspaces`), as gradient projection memory does for continual learning
+      (Saha et al., ICLR 2021). The weights then change only along directions the retained data
+      hardly uses, and the preservation term can no longer pull the forget samples back through
+      them. Biases, normalisation layers and embeddings move unprojected. It is in no named
+      configuration: on dense inputs it moved the trade-off between the attack and accuracy
+      rather than escaping it, and on bag-of-words text, where a thousand documents leave most
+      word directions unseen, it cost most of the validation accuracy (docs/forsaken.md).
 
     Args:
         target: the trained classifier to unlearn from (any backbone of
@@ -654,19 +764,22 @@ class ForsakenModule(UnlearningMethod):
             ``initial_gain`` times the tensor's root mean square in ``θ0``, so a layer of small
             weights — a 10,000-word input layer — moves by the same fraction of its scale as the
             others, whatever the architecture).
+        projection_energy: ``None`` (default: no projection) or the share of the retained inputs'
+            energy, in ``(0, 1]``, whose subspace every step avoids (see above). It reads the
+            preservation term's sample of ``retain`` (``preservation_size`` samples) even when
+            ``preservation_weight`` is 0.
 
     Raises:
         TypeError: ``target`` (or ``shadow_model``) is not an ``nn.Module``, or a setting of the
             wrong type.
-        ValueError: ``xi`` or ``initial_gain`` not positive, ``penalty_weight`` or
-            ``preservation_weight`` negative, ``iterations``, ``probe_size``, ``neighbours``,
+        ValueError: ``xi`` or ``initial_gain`` not positive, ``penalty_weight`` or ``preservation_weight`` negative,
+            ``projection_energy`` outside ``(0, 1]``, ``iterations``, ``probe_size``, ``neighbours``,
             ``preservation_size``, ``stopping_size`` or ``check_every`` below 1, ``warmup`` negative, an unknown
-            ``posterior``, ``penalised``, ``schedule``, ``stopping`` or ``step_scale``, ``posterior="shadow"``
-            without ``shadow_model``, or a ``checkpoint`` that does not fit ``target``. At set-up:
-            an empty ``forget`` split, an empty ``reference`` split (when ``posterior`` reads it),
-            an empty ``probe`` split (with ``dynamic_penalty``), an empty ``retain`` split (with a
-            preservation term), an empty validation pair (with ``stopping="validation"``), or
-            ``reference`` labels outside the target's classes.
+            ``posterior``, ``penalised``, ``schedule``, ``stopping`` or ``step_scale``, ``posterior="shadow"`` without
+            ``shadow_model``, or a ``checkpoint`` that does not fit ``target``. At set-up: an empty ``forget`` split, an
+            empty ``reference`` split (when ``posterior`` reads it), an empty ``probe`` split (with
+            ``dynamic_penalty``), an empty ``retain`` split (with a preservation term or a projection), an empty
+            validation pair (with ``stopping="validation"``), or ``reference`` labels outside the target's classes.
         RuntimeError: at set-up, no ``UnlearningDataModule`` attached, a target (or shadow
             model) whose class count or input shape differs from the datamodule's, or a Trainer
             whose ``max_steps`` is below ``iterations``.
@@ -710,6 +823,7 @@ class ForsakenModule(UnlearningMethod):
         check_every: int = 1,
         step_scale: StepScale = "absolute",
         stopping_size: int | None = None,
+        projection_energy: float | None = None,
     ) -> None:
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
@@ -747,6 +861,18 @@ class ForsakenModule(UnlearningMethod):
             None
             if stopping_size is None
             else check_integer("stopping_size", stopping_size, meaning="samples of each validation split checked")
+        )
+        self.projection_energy = (
+            None
+            if projection_energy is None
+            else check_in_range(
+                "projection_energy",
+                projection_energy,
+                0.0,
+                1.0,
+                include_low=False,
+                meaning="the share of the retained inputs' energy the step avoids",
+            )
         )
         self.save_hyperparameters(ignore=["target", "optimizer", "shadow_model"])
         self.automatic_optimization = False  # one closure-driven step per iteration, L-BFGS included
@@ -813,6 +939,10 @@ class ForsakenModule(UnlearningMethod):
         self._omega: dict[str, torch.Tensor] = {}
         self._direction: dict[str, torch.Tensor] = {}
         self._moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._projection_sample: torch.Tensor | None = None  # the whole preserved sample's inputs (every process)
+        #: Per projected layer, the orthonormal basis its steps avoid, set at the start of a fit with
+        #: ``projection_energy`` (``(features [+1], k)``; see :func:`retained_input_subspaces`).
+        self.projection_bases: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -924,13 +1054,13 @@ class ForsakenModule(UnlearningMethod):
             raise ValueError(
                 "Expected a non-empty `probe` split (D0, for the dynamic penalty ω), but it holds no sample."
             )
-        self._preserved, self._preserved_total = None, 0
-        if self.preservation_weight > 0:
+        self._preserved, self._preserved_total, self._projection_sample = None, 0, None
+        if self.preservation_weight > 0 or self.projection_energy is not None:
             available = len(datamodule.dataset("retain"))
             if available == 0:
+                reader = "the preservation term" if self.preservation_weight > 0 else "`projection_energy`"
                 raise ValueError(
-                    "Expected a non-empty `retain` split (the preservation term reads a sample of it), but it holds no"
-                    " sample."
+                    f"Expected a non-empty `retain` split ({reader} reads a sample of it), but it holds no sample."
                 )
             size = min(available, self.preservation_size or max(self._forget_total, MIN_PRESERVED))
             if size < world:
@@ -939,8 +1069,11 @@ class ForsakenModule(UnlearningMethod):
                     f" {size}."
                 )
             preserved = self._sample("retain", size)
-            self._preserved_total = size
-            self._preserved = IndexedBatch(*(t[rank::world] for t in preserved))
+            if self.projection_energy is not None:  # every process builds the same subspaces from the whole sample
+                self._projection_sample = preserved.inputs
+            if self.preservation_weight > 0:
+                self._preserved_total = size
+                self._preserved = IndexedBatch(*(t[rank::world] for t in preserved))
         self._validation = self._validation_heldout = None
         if self.stopping == "validation":
             self._validation, self._validation_heldout = (
@@ -1085,16 +1218,24 @@ class ForsakenModule(UnlearningMethod):
                 self._validation_heldout = IndexedBatch(*(t.to(device) for t in self._validation_heldout))
                 predicted = self.target(self._validation.inputs).argmax(dim=1)
                 self._original_validation_accuracy = float((predicted == self._validation.targets).float().mean())
+        self.projection_bases = {}
+        if self._projection_sample is not None:
+            assert self.projection_energy is not None
+            self.projection_bases = retained_input_subspaces(
+                self.target, self._projection_sample.to(device), self.projection_energy
+            )
         theta0 = {name: p.detach().clone().requires_grad_(True) for name, p in self.target.named_parameters()}
         _, kl, preservation = self._data_terms(theta0)
         data = kl if preservation is None else kl + preservation
         gradients = torch.autograd.grad(data, list(theta0.values()), allow_unused=True)
         self._moments = {}
-        self._direction = self._normalise(
-            {
-                name: self._averaged(torch.zeros_like(p) if g is None else g)
-                for (name, p), g in zip(theta0.items(), gradients)
-            }
+        self._direction = self._project(
+            self._normalise(
+                {
+                    name: self._averaged(torch.zeros_like(p) if g is None else g)
+                    for (name, p), g in zip(theta0.items(), gradients)
+                }
+            )
         )
         self._theta = {name: p.detach().clone() for name, p in self.target.named_parameters()}  # θ_{t-1}
         self.setup_seconds = time.perf_counter() - self._started
@@ -1142,6 +1283,19 @@ class ForsakenModule(UnlearningMethod):
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             denominator = (v / second_correction).sqrt_().add_(eps)
             direction[name] = (m / first_correction).div_(denominator)
+        return direction
+
+    def _project(self, direction: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``direction`` with each projected layer's weight rows taken off the layer's retained subspace,
+        ``D − (D·U)·Uᵀ`` (in place; unchanged without ``projection_energy``). The generator scales whole rows
+        (one gain per output neuron), so its step ``μ_t`` stays off the subspace too; biases move freely."""
+        for layer, basis in self.projection_bases.items():
+            name = f"{layer}.weight" if layer else "weight"
+            if name not in direction:  # a weight registered under another name (tied): left as it is
+                continue
+            weight = direction[name]
+            rows = weight.reshape(weight.shape[0], -1)
+            direction[name] = (rows - (rows @ basis) @ basis.T).reshape(weight.shape)
         return direction
 
     def _objective(self, theta_previous: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -1208,8 +1362,13 @@ class ForsakenModule(UnlearningMethod):
                 accumulated.add_(mask_gradient[name], alpha=self.xi)  # M_t = M_{t-1} + ξ·μ_t, so θ_t = θ0 − M_t
             self._theta = {name: t.detach() for name, t in theta.items()}  # θ_t = θ_{t-1} − ξ·μ_t
         self._iteration += 1
-        self._direction = self._normalise(
-            {name: self._averaged(t.grad if t.grad is not None else torch.zeros_like(t)) for name, t in theta.items()}
+        self._direction = self._project(
+            self._normalise(
+                {
+                    name: self._averaged(t.grad if t.grad is not None else torch.zeros_like(t))
+                    for name, t in theta.items()
+                }
+            )
         )
         self._record(first)
         if self._iteration >= self.iterations or self.stopped_at is not None:

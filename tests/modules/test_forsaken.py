@@ -34,7 +34,9 @@ from lightning_unlearn.modules.forsaken import (
     loss_auc,
     nearest_reference_posterior,
     non_member_posterior,
+    paper_departures,
     relative_step_scales,
+    retained_input_subspaces,
 )
 
 # The frozen target is in eval mode on purpose, and the datamodule's validation loader goes unused.
@@ -436,6 +438,93 @@ def test_the_relative_step_moves_each_tensor_by_a_fraction_of_its_own_scale(
         relative_step_scales({"weight": torch.ones(2)})  # type: ignore[arg-type]
 
 
+# ---------------------------------------------------------------------------- projection
+def _layer_inputs(model: nn.Module, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each Linear/Conv2d layer's inputs on ``inputs`` at the model's weights, as rows (patches for a convolution)."""
+    rows: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, layer: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0]
+        if isinstance(layer, nn.Conv2d):
+            x = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride).transpose(1, 2)
+        rows[name] = x.reshape(-1, x.shape[-1])
+
+    hooks = [
+        layer.register_forward_hook(lambda mod, args, out, name=name: keep(name, mod, args))
+        for name, layer in model.named_modules()
+        if isinstance(layer, (nn.Linear, nn.Conv2d))
+    ]
+    with torch.no_grad():
+        model(inputs)
+    for hook in hooks:
+        hook.remove()
+    return rows
+
+
+def _weight_output_moves(module: ForsakenModule, inputs: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Per layer, ``‖ΔW·a‖ / ‖a‖`` (how much the whole weight move θ0 → θ_T changes the layer's outputs on
+    ``inputs``, at θ0's activations) and ``‖ΔW‖`` (how far the weights moved at all)."""
+    moved = module.mask_gradient
+    readings = {}
+    for layer, rows in _layer_inputs(module.target, inputs).items():
+        weight = moved[f"{layer}.weight"]
+        step = weight.reshape(weight.shape[0], -1)
+        readings[layer] = (float((rows @ step.T).norm() / rows.norm()), float(step.norm()))
+    return readings
+
+
+def test_the_projection_keeps_every_weight_step_off_the_retained_inputs(
+    target: nn.Module, digits: DigitsDataModule
+) -> None:
+    settings = dict(iterations=4, initial_gain=0.25, step_scale="relative", preservation_size=200)
+    free = ForsakenModule(target, **settings)
+    projected = ForsakenModule(target, projection_energy=1.0, **settings)
+    _fit(free, digits)
+    _fit(projected, digits)
+    assert projected._preserved is None and "preservation" not in projected.history[-1]  # γ = 0: no term
+    retain = digits.dataset("retain")
+    chosen = torch.randperm(len(retain), generator=torch.Generator().manual_seed(0))[:200].sort().values
+    inputs = torch.stack([retain[int(i)][0] for i in chosen])  # the preserved sample the subspaces come from
+    assert set(projected.projection_bases) == set(_layer_inputs(target, inputs))
+    free_moves, projected_moves = _weight_output_moves(free, inputs), _weight_output_moves(projected, inputs)
+    for layer, (output_move, _) in projected_moves.items():
+        # the whole subspace kept: the weights' move leaves the retained samples' layer outputs where they were
+        free_output_move, free_weight_move = free_moves[layer]
+        assert output_move < 1e-4 * free_weight_move, (layer, output_move, free_weight_move)
+        assert free_output_move > 1e-2 * free_weight_move, (layer, free_output_move, free_weight_move)
+    # it still moves: the first layers' weights off the subspace, every bias freely
+    assert projected_moves["1"][1] > 0.1 * free_moves["1"][1]
+    assert all(float(projected.mask_gradient[f"{layer}.bias"].abs().max()) > 0 for layer in projected_moves)
+
+
+def test_the_projection_covers_convolutions(digits: DigitsDataModule) -> None:
+    model = SmallCNN(1, 5, image_size=8, hidden=16).eval()
+    settings = dict(iterations=3, preservation_weight=1.0, preservation_size=64)
+    free = ForsakenModule(model, **settings)
+    module = ForsakenModule(model, projection_energy=0.9, **settings)
+    _fit(free, digits)
+    _fit(module, digits)
+    assert set(module.projection_bases) == {"features.0", "features.3", "classifier.1", "classifier.3"}
+    for layer, basis in module.projection_bases.items():
+        weight = module.mask_gradient[f"{layer}.weight"]
+        step = weight.reshape(weight.shape[0], -1)
+        free_step = free.mask_gradient[f"{layer}.weight"].reshape(step.shape)
+        assert basis.shape[0] == step.shape[1] and 1 <= basis.shape[1] <= step.shape[1]
+        torch.testing.assert_close(basis.T @ basis, torch.eye(basis.shape[1]), atol=1e-4, rtol=0)
+        assert float((step @ basis).norm()) <= 1e-4 * float(free_step.norm()), layer
+        assert float((free_step @ basis).norm()) > 1e-2 * float(free_step.norm()), layer
+    conv = retained_input_subspaces(nn.Conv2d(2, 3, 3, padding=1), torch.randn(4, 2, 5, 5), energy=1.0)[""]
+    assert conv.shape == (2 * 3 * 3, 2 * 3 * 3)  # patches of 2 channels × 3 × 3
+    assert retained_input_subspaces(nn.Linear(3, 2), torch.zeros(5, 3), energy=1.0) == {}  # nothing passes
+
+
+def test_the_projection_leaves_the_papers_algorithm() -> None:
+    assert paper_departures({"projection_energy": 0.95}) == ["projection_energy=0.95"]
+    assert paper_departures({"projection_energy": None}) == []
+    with pytest.raises(ValueError, match=r"projection_energy=0\.9 leave it"):
+        forsaken_configuration("paper", projection_energy=0.9)
+
+
 def test_the_stopping_rule_reads_a_seeded_sample_of_stopping_size(target: nn.Module, digits: DigitsDataModule) -> None:
     sized = ForsakenModule(target, iterations=2, stopping="validation", stopping_size=20)
     again = ForsakenModule(target, iterations=2, stopping="validation", stopping_size=20)
@@ -767,6 +856,9 @@ def test_poison_posterior_is_the_clean_source_class(recipe: TrainingRecipe) -> N
         (dict(check_every=0), ValueError, r"Expected `check_every` .* to be a positive integer, but got 0."),
         (dict(step_scale="layer"), ValueError, r"Expected `step_scale` to be one of \['absolute', 'relative'\]"),
         (dict(stopping_size=0), ValueError, r"Expected `stopping_size` .* a positive integer, but got 0."),
+        (dict(projection_energy=0.0), ValueError, r"Expected `projection_energy` .* to be in \(0, 1\], but got 0.0."),
+        (dict(projection_energy=1.5), ValueError, r"Expected `projection_energy` .* to be in \(0, 1\], but got 1.5."),
+        (dict(projection_energy="all"), TypeError, r"Expected `projection_energy` to be a number, but got str."),
     ],
 )
 def test_bad_settings_fail_in_init(settings: dict[str, Any], error: type[Exception], match: str) -> None:
