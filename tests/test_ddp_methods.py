@@ -85,6 +85,10 @@ def _methods(
         "forsaken_recommended": lambda: ForsakenModule(
             target, **forsaken_configuration("recommended", iterations=12, shadow_model=shadow)
         ),
+        # every process builds the same subspaces from the whole preserved sample
+        "forsaken_projection": lambda: ForsakenModule(
+            target, **forsaken_configuration("recommended", iterations=6, shadow_model=shadow, projection_energy=0.95)
+        ),
         "fnn": lambda: FNNModule(target, turns=1, learn_epochs=1, unlearn_epochs=2),
         "smu": lambda: SMUBaseline(target, recorder),
         "finetune": lambda: FinetuneBaseline(target, max_epochs=2),
@@ -104,13 +108,18 @@ def _accuracy(model: nn.Module, datamodule: DigitsDataModule, split: str) -> flo
 
 #: method → how its two-process model must compare with its one-process model.
 EXACT, SUMMATION_ORDER = "bit-identical", "to summation order"
-EXPECTED = {"smu": EXACT, "forsaken": SUMMATION_ORDER, "forsaken_recommended": SUMMATION_ORDER}
+EXPECTED = {
+    "smu": EXACT,
+    "forsaken": SUMMATION_ORDER,
+    "forsaken_recommended": SUMMATION_ORDER,
+    "forsaken_projection": SUMMATION_ORDER,
+}
 
 
 @pytest.mark.parametrize(
     "name",
-    ["forsaken", "forsaken_recommended", "fnn", "smu", "finetune", "neggrad", "neggrad_plus", "random_labels",
-     "salun", "scrub", "l1_sparse", "retrain"],
+    ["forsaken", "forsaken_recommended", "forsaken_projection", "fnn", "smu", "finetune", "neggrad", "neggrad_plus",
+     "random_labels", "salun", "scrub", "l1_sparse", "retrain"],
 )  # fmt: skip
 def test_two_processes_give_the_one_process_model(name: str, scenario: tuple, tmp_path: Path) -> None:
     datamodule, target, recorder, recipe, shadow = scenario

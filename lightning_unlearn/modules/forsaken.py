@@ -580,7 +580,9 @@ def retained_input_subspaces(
     rows: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
 
     def keep(name: str, layer: nn.Module, layer_inputs: tuple[torch.Tensor, ...], share: int) -> None:
-        block = _layer_rows(layer, layer_inputs[0].detach()).float()
+        block = _layer_rows(layer, layer_inputs[0].detach())
+        if block.dtype in (torch.float16, torch.bfloat16):  # the SVD needs single precision at least
+            block = block.float()
         if block.shape[0] > share:
             chosen = torch.randperm(block.shape[0], generator=generator)[:share]
             block = block[chosen.to(block.device)]
@@ -941,7 +943,7 @@ class ForsakenModule(UnlearningMethod):
         self._moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._projection_sample: torch.Tensor | None = None  # the whole preserved sample's inputs (every process)
         #: Per projected layer, the orthonormal basis its steps avoid, set at the start of a fit with
-        #: ``projection_energy`` (``(features [+1], k)``; see :func:`retained_input_subspaces`).
+        #: ``projection_energy`` (``(features, k)``; see :func:`retained_input_subspaces`).
         self.projection_bases: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ properties
@@ -1295,6 +1297,7 @@ class ForsakenModule(UnlearningMethod):
                 continue
             weight = direction[name]
             rows = weight.reshape(weight.shape[0], -1)
+            basis = basis.to(rows.dtype)
             direction[name] = (rows - (rows @ basis) @ basis.T).reshape(weight.shape)
         return direction
 

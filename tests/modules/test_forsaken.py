@@ -910,6 +910,33 @@ def test_empty_reference_split_fails(digits: DigitsDataModule, tmp_path: Path) -
     torch.testing.assert_close(module.forget_posterior[0], torch.full((5,), 0.2))
 
 
+def test_empty_retain_split_fails_with_a_preservation_term_or_a_projection(
+    digits: DigitsDataModule, tmp_path: Path
+) -> None:
+    manifest = json.loads(json.dumps(digits.manifest_dict()))
+    manifest["splits"]["retain"] = {"indices": [], "labels": []}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    datamodule = DigitsDataModule(manifest=path)
+    with pytest.raises(
+        ValueError, match=r"Expected a non-empty `retain` split \(the preservation term reads a sample of it\)"
+    ):
+        _fit(ForsakenModule(MLP(64, 5), preservation_weight=1.0), datamodule)
+    with pytest.raises(
+        ValueError, match=r"Expected a non-empty `retain` split \(`projection_energy` reads a sample of it\)"
+    ):
+        _fit(ForsakenModule(MLP(64, 5), projection_energy=0.9), datamodule)
+
+
+def test_a_convolution_padded_by_name_is_refused_by_the_projection() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"Expected the convolutions of a projected target to have numeric padding, but a layer has"
+        r" padding='same'",
+    ):
+        retained_input_subspaces(nn.Conv2d(1, 2, 3, padding="same"), torch.randn(2, 1, 5, 5), energy=0.9)
+
+
 class _ForeignReference(DigitsDataModule):
     """Digits whose reference split carries classes 5–9, which a 5-class target lacks."""
 
