@@ -573,7 +573,17 @@ def retained_input_subspaces(
         torch.Size([3, 3])
         >>> retained_input_subspaces(layer, torch.randn(50, 3), energy=0.01)[""].shape  # the first direction
         torch.Size([3, 1])
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, or a setting of the wrong type.
+        ValueError: ``energy`` outside ``(0, 1]``, ``max_rows`` or ``chunk`` below 1, or a convolution
+            whose padding is given by name (``"same"``, ``"valid"``).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` to be an nn.Module, but got {type(model).__name__}.")
+    check_in_range("energy", energy, 0.0, 1.0, include_low=False, meaning="the share of the inputs' energy kept")
+    check_integer("max_rows", max_rows, meaning="rows per layer")
+    check_integer("chunk", chunk, meaning="samples per forward pass")
     layers = _projected_layers(model)
     total = max(1, inputs.shape[0])
     generator = torch.Generator().manual_seed(0)

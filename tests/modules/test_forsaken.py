@@ -928,6 +928,24 @@ def test_empty_retain_split_fails_with_a_preservation_term_or_a_projection(
         _fit(ForsakenModule(MLP(64, 5), projection_energy=0.9), datamodule)
 
 
+@pytest.mark.parametrize(
+    ("settings", "error", "match"),
+    [
+        (dict(energy=0.0), ValueError, r"Expected `energy` \(the share of the inputs' energy kept\) to be in \(0, 1\]"),
+        (dict(energy=1.5), ValueError, r"Expected `energy` .* to be in \(0, 1\], but got 1.5."),
+        (dict(energy=0.9, max_rows=0), ValueError, r"Expected `max_rows` \(rows per layer\) to be a positive integer"),
+        (dict(energy=0.9, chunk=0), ValueError, r"Expected `chunk` \(samples per forward pass\) to be a positive"),
+    ],
+)
+def test_retained_input_subspaces_refuses_bad_settings(
+    settings: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        retained_input_subspaces(nn.Linear(3, 2), torch.randn(5, 3), **settings)
+    with pytest.raises(TypeError, match=r"Expected `model` to be an nn.Module, but got dict\."):
+        retained_input_subspaces({}, torch.randn(5, 3), energy=0.9)  # type: ignore[arg-type]
+
+
 def test_a_convolution_padded_by_name_is_refused_by_the_projection() -> None:
     with pytest.raises(
         ValueError,
