@@ -89,6 +89,10 @@ def _methods(
         "forsaken_projection": lambda: ForsakenModule(
             target, **forsaken_configuration("recommended", iterations=6, shadow_model=shadow, projection_energy=0.95)
         ),
+        # each process computes the head's inputs for its own shards, once
+        "forsaken_head": lambda: ForsakenModule(
+            target, **forsaken_configuration("recommended", iterations=6, shadow_model=shadow, head="5")
+        ),
         "fnn": lambda: FNNModule(target, turns=1, learn_epochs=1, unlearn_epochs=2),
         "smu": lambda: SMUBaseline(target, recorder),
         "finetune": lambda: FinetuneBaseline(target, max_epochs=2),
@@ -113,13 +117,14 @@ EXPECTED = {
     "forsaken": SUMMATION_ORDER,
     "forsaken_recommended": SUMMATION_ORDER,
     "forsaken_projection": SUMMATION_ORDER,
+    "forsaken_head": SUMMATION_ORDER,
 }
 
 
 @pytest.mark.parametrize(
     "name",
-    ["forsaken", "forsaken_recommended", "forsaken_projection", "fnn", "smu", "finetune", "neggrad", "neggrad_plus",
-     "random_labels", "salun", "scrub", "l1_sparse", "retrain"],
+    ["forsaken", "forsaken_recommended", "forsaken_projection", "forsaken_head", "fnn", "smu", "finetune", "neggrad",
+     "neggrad_plus", "random_labels", "salun", "scrub", "l1_sparse", "retrain"],
 )  # fmt: skip
 def test_two_processes_give_the_one_process_model(name: str, scenario: tuple, tmp_path: Path) -> None:
     datamodule, target, recorder, recipe, shadow = scenario

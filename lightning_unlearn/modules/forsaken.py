@@ -171,6 +171,7 @@ _PAPER_ALGORITHM: Mapping[str, tuple[Any, ...]] = MappingProxyType(
         "shadow_model": (None,),
         "step_scale": ("absolute",),
         "projection_energy": (None,),
+        "head": (None,),
     }
 )
 
@@ -628,6 +629,24 @@ def retained_input_subspaces(
 
 
 # ---------------------------------------------------------------------------- the module
+def _head_module(target: nn.Module, head: Any) -> nn.Module:
+    """The submodule ``head`` names in ``target``, checked: a string, a submodule, with parameters."""
+    if not isinstance(head, str):
+        raise TypeError(f"Expected `head` to be the name of a submodule of the target, but got {type(head).__name__}.")
+    names = [name for name, module in target.named_modules() if name and next(module.parameters(), None) is not None]
+    try:
+        module = target.get_submodule(head)
+    except AttributeError:
+        module = None
+    if module is None or module is target or next(module.parameters(), None) is None:
+        shown = ", ".join(repr(name) for name in names[:12]) + (", …" if len(names) > 12 else "")
+        raise ValueError(
+            f"Expected `head` to name a submodule of the target ({type(target).__name__}) that has parameters"
+            f" (one of {shown}), but got {head!r}."
+        )
+    return module
+
+
 def _load_weights(target: nn.Module, checkpoint: str | os.PathLike[str], argument: str = "checkpoint") -> None:
     """Load a plain state_dict, or a Lightning checkpoint of a module wrapping ``target`` as ``backbone``."""
     path = Path(checkpoint)
@@ -729,7 +748,15 @@ class ForsakenModule(UnlearningMethod):
       them. Biases, normalisation layers and embeddings move unprojected. It is in no named
       configuration: on dense inputs it moved the trade-off between the attack and accuracy
       rather than escaping it, and on bag-of-words text, where a thousand documents leave most
-      word directions unseen, it cost most of the validation accuracy (docs/forsaken.md).
+      word directions unseen, it cost most of the validation accuracy (docs/forsaken.md);
+    * ``head`` — the name of the target's last stage (a submodule whose output is the target's
+      logits, such as ``"classifier"`` of :class:`~lightning_unlearn.models.SmallCNN`): only its
+      parameters move. Everything before it stays at ``θ0``, so the inputs it receives from the
+      forget set, the preserved sample and the validation pair are computed once, at the start of
+      the fit, and each iteration runs the head alone. On a convolutional backbone that makes the
+      iterations nearly free: the fit costs about one forward pass over those samples. The rest
+      of the network still holds what it learnt from the forget set; the evaluation reads the
+      outputs only (docs/forsaken.md).
 
     Args:
         target: the trained classifier to unlearn from (any backbone of
@@ -780,12 +807,15 @@ class ForsakenModule(UnlearningMethod):
             energy, in ``(0, 1]``, whose subspace every step avoids (see above). It reads the
             preservation term's sample of ``retain`` (``preservation_size`` samples) even when
             ``preservation_weight`` is 0.
+        head: ``None`` (default: every parameter moves) or the dotted name of the target's
+            submodule that computes its logits last (see above).
 
     Raises:
         TypeError: ``target`` (or ``shadow_model``) is not an ``nn.Module``, or a setting of the
-            wrong type.
+            wrong type (``head`` not a string).
         ValueError: ``xi`` or ``initial_gain`` not positive, ``penalty_weight`` or ``preservation_weight`` negative,
-            ``projection_energy`` outside ``(0, 1]``, ``iterations``, ``probe_size``, ``neighbours``,
+            ``projection_energy`` outside ``(0, 1]``, a ``head`` that names no submodule with parameters,
+            ``iterations``, ``probe_size``, ``neighbours``,
             ``preservation_size``, ``stopping_size`` or ``check_every`` below 1, ``warmup`` negative, an unknown
             ``posterior``, ``penalised``, ``schedule``, ``stopping`` or ``step_scale``, ``posterior="shadow"`` without
             ``shadow_model``, or a ``checkpoint`` that does not fit ``target``. At set-up: an empty ``forget`` split, an
@@ -793,8 +823,9 @@ class ForsakenModule(UnlearningMethod):
             ``dynamic_penalty``), an empty ``retain`` split (with a preservation term or a projection), an empty
             validation pair (with ``stopping="validation"``), or ``reference`` labels outside the target's classes.
         RuntimeError: at set-up, no ``UnlearningDataModule`` attached, a target (or shadow
-            model) whose class count or input shape differs from the datamodule's, or a Trainer
-            whose ``max_steps`` is below ``iterations``.
+            model) whose class count or input shape differs from the datamodule's, a ``head`` that
+            is not the last stage of the target's forward pass, or a Trainer whose ``max_steps``
+            is below ``iterations``.
 
     Example:
         >>> from lightning_unlearn import DigitsDataModule, TrainingRecipe, train_classifier
@@ -836,6 +867,7 @@ class ForsakenModule(UnlearningMethod):
         step_scale: StepScale = "absolute",
         stopping_size: int | None = None,
         projection_energy: float | None = None,
+        head: str | None = None,
     ) -> None:
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
@@ -916,12 +948,16 @@ class ForsakenModule(UnlearningMethod):
         self.dynamic_penalty = dynamic_penalty
         self.posterior: PosteriorKind = posterior
         self.optimizer = optimizer
-        self.parameter_names = [name for name, _ in target.named_parameters()]
+        self.head = head
+        self._edited = target if head is None else _head_module(target, head)  # the part whose parameters move
+        self._prefix = "" if head is None else f"{head}."
+        self.parameter_names = [self._prefix + name for name, _ in self._edited.named_parameters()]
         self.generator = NeuronMaskGenerator(
-            {name: p.shape for name, p in target.named_parameters()}, initial_gain=self.initial_gain
+            {self._prefix + name: p.shape for name, p in self._edited.named_parameters()},
+            initial_gain=self.initial_gain,
         )
         # M_t = Σ_{τ ≤ t} ξ·μ_τ, so that θ_t = θ0 − M_t (Algorithm 1); buffers, so checkpoints keep it.
-        for index, p in enumerate(target.parameters()):
+        for index, p in enumerate(self._edited.parameters()):
             self.register_buffer(f"accumulated_{index}", torch.zeros_like(p))
         self.unlearning_seconds = float("nan")
         self.setup_seconds = float("nan")
@@ -982,13 +1018,21 @@ class ForsakenModule(UnlearningMethod):
 
     @property
     def mask_gradient(self) -> dict[str, torch.Tensor]:
-        """The accumulated mask gradient ``μ = Σ_t ξ·μ_t`` (so ``θ_T = θ0 − μ``), by parameter name."""
-        return {name: m.detach().clone() for name, m in self._accumulated().items()}
+        """The accumulated mask gradient ``μ = Σ_t ξ·μ_t`` (so ``θ_T = θ0 − μ``) of every parameter of the
+        target, by name (zeros outside ``head``)."""
+        accumulated = self._accumulated()
+        return {
+            name: accumulated[name].detach().clone() if name in accumulated else torch.zeros_like(p)
+            for name, p in self.target.named_parameters()
+        }
 
     def unlearned_parameters(self) -> dict[str, torch.Tensor]:
         """``θ_t = θ0 − Σ ξ·μ_τ`` after the iterations run so far, by parameter name."""
         accumulated = self._accumulated()
-        return {name: (p - accumulated[name]).detach() for name, p in self.target.named_parameters()}
+        return {
+            name: (p - accumulated[name]).detach() if name in accumulated else p.detach().clone()
+            for name, p in self.target.named_parameters()
+        }
 
     # ------------------------------------------------------------------ wiring
     def train(self, mode: bool = True) -> ForsakenModule:
@@ -1048,6 +1092,8 @@ class ForsakenModule(UnlearningMethod):
         self._forget_total = int(forget.inputs.shape[0])
         forget = IndexedBatch(*(t[rank::world] for t in forget))  # this process's shard
         self._check_classifier("target", self.target, forget.inputs, datamodule.input_shape)
+        if self.head is not None:
+            self._head_inputs(forget.inputs[:2].to(next(iter(self.target.parameters())).device))
         if self.shadow is not None:
             self._check_classifier("shadow_model", self.shadow, forget.inputs, datamodule.input_shape)
         reads_reference = self.posterior in ("per_class", "global_mean", "nearest")
@@ -1130,7 +1176,60 @@ class ForsakenModule(UnlearningMethod):
 
     # ------------------------------------------------------------------ the loss
     def _logits(self, parameters: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.target, (parameters, self._buffers_of_target), (inputs,))
+        """``f_θ(inputs)``; with ``head``, the head alone at ``parameters`` on the inputs it receives."""
+        if self._prefix:
+            cut = len(self._prefix)
+            parameters = {name[cut:]: value for name, value in parameters.items()}
+        return functional_call(self._edited, (parameters, self._buffers_of_target), (inputs,))
+
+    @torch.no_grad()
+    def _head_inputs(self, inputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """What ``head`` receives when the target (at ``θ0``) reads ``inputs``, computed ``chunk`` samples at a time.
+
+        Raises:
+            RuntimeError: ``head`` is not run exactly once, on one tensor, as the last stage of the target's
+                forward pass (its output the target's logits).
+        """
+        received: list[Any] = []
+        produced: list[Any] = []
+
+        def before(module: nn.Module, args: tuple[Any, ...]) -> None:
+            received.append(args)
+
+        def after(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            produced.append(output)
+
+        hooks = [self._edited.register_forward_pre_hook(before), self._edited.register_forward_hook(after)]
+        pieces = []
+        try:
+            for start in range(0, inputs.shape[0], chunk):
+                received.clear()
+                produced.clear()
+                logits = self.target(inputs[start : start + chunk])
+                last = len(produced) == 1 and (
+                    produced[0] is logits
+                    or (
+                        isinstance(produced[0], torch.Tensor)
+                        and produced[0].shape == logits.shape
+                        and torch.equal(produced[0], logits)
+                    )
+                )
+                if len(received) != 1 or len(received[0]) != 1 or not isinstance(received[0][0], torch.Tensor):
+                    raise RuntimeError(
+                        f"Expected `head` ({self.head!r}) to be called once per forward pass of the target, on one"
+                        f" tensor, but it was called {len(received)} times"
+                        + (f" on {len(received[0])} arguments." if len(received) == 1 else ".")
+                    )
+                if not last:
+                    raise RuntimeError(
+                        f"Expected `head` ({self.head!r}) to be the last stage of the target's forward pass (its output"
+                        " the target's logits), but the target changes what it returns."
+                    )
+                pieces.append(received[0][0])
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return torch.cat(pieces) if pieces else inputs.new_empty(0)
 
     def divergence(self, logits: torch.Tensor, posterior: torch.Tensor) -> torch.Tensor:
         """A data term of the objective: ``KL(P ‖ Υ)`` summed over this process's samples (a hook).
@@ -1199,44 +1298,64 @@ class ForsakenModule(UnlearningMethod):
         # Lightning's logging costs about as much as an iteration of a small model, so it is skipped
         # when nothing would show it; `history` keeps every iteration regardless.
         self._log_each_step = bool(self.trainer.loggers or self.trainer.progress_bar_callback is not None)
-        self._buffers_of_target = dict(self.target.named_buffers())
+        self._buffers_of_target = dict(self._edited.named_buffers())
         self._forget = IndexedBatch(*(t.to(device) for t in self._forget))
         for m in self._accumulated().values():
             m.zero_()
         self.generator.reset_parameters()  # every fit is a fresh run of Algorithm 1 from θ0
         names = self.generator.names
         self.generator.scales = (
-            relative_step_scales(self.target) if self.step_scale == "relative" else dict.fromkeys(names, 1.0)
+            {self._prefix + name: unit for name, unit in relative_step_scales(self._edited).items()}
+            if self.step_scale == "relative"
+            else dict.fromkeys(names, 1.0)
         )
         self._iteration = 0
         self.stopped_at = None
         self.history = []
         assert self._reference is not None
         self._forget_posterior = self.posterior_targets(self._forget, self._reference).to(device)
+        # What the edited part reads: the target's inputs, or with `head` what the head receives from them (at θ0,
+        # where everything before the head stays), computed once here.
+        staged = (lambda inputs: inputs) if self.head is None else self._head_inputs
         if self.dynamic_penalty:  # Eq. 6, computed once from θ0
-            self._omega = dynamic_penalty_weights(
-                self.target, self._probe.inputs.to(device), self._probe.targets.to(device)
-            )
+            probe_inputs = staged(self._probe.inputs.to(device))
+            self._omega = {
+                self._prefix + name: weights
+                for name, weights in dynamic_penalty_weights(
+                    self._edited, probe_inputs, self._probe.targets.to(device)
+                ).items()
+            }
         else:
             self._omega = {}
-        self._inputs, self._forget_size = self._forget.inputs, int(self._forget.inputs.shape[0])
+        self._forget_size = int(self._forget.inputs.shape[0])
+        self._inputs = self._forget.inputs
+        if self._preserved is not None:
+            self._preserved = IndexedBatch(*(t.to(device) for t in self._preserved))
+            self._inputs = torch.cat([self._forget.inputs, self._preserved.inputs])
+        self._inputs = staged(self._inputs)
         with torch.no_grad():
             if self._preserved is not None:
-                self._preserved = IndexedBatch(*(t.to(device) for t in self._preserved))
-                self._preserved_posterior = self.target(self._preserved.inputs).softmax(dim=1)
-                self._inputs = torch.cat([self._forget.inputs, self._preserved.inputs])
+                self._preserved_posterior = self._edited(self._inputs[self._forget_size :]).softmax(dim=1)
             if self._validation is not None and self._validation_heldout is not None:
-                self._validation = IndexedBatch(*(t.to(device) for t in self._validation))
-                self._validation_heldout = IndexedBatch(*(t.to(device) for t in self._validation_heldout))
-                predicted = self.target(self._validation.inputs).argmax(dim=1)
+                self._validation, self._validation_heldout = (
+                    IndexedBatch(staged(split.inputs.to(device)), split.targets.to(device), split.indices)
+                    for split in (self._validation, self._validation_heldout)
+                )
+                predicted = self._edited(self._validation.inputs).argmax(dim=1)
                 self._original_validation_accuracy = float((predicted == self._validation.targets).float().mean())
         self.projection_bases = {}
         if self._projection_sample is not None:
             assert self.projection_energy is not None
-            self.projection_bases = retained_input_subspaces(
-                self.target, self._projection_sample.to(device), self.projection_energy
-            )
-        theta0 = {name: p.detach().clone().requires_grad_(True) for name, p in self.target.named_parameters()}
+            sample = self._projection_sample.to(device)
+            if self._preserved is not None and self._world == 1:  # the preserved sample's, already computed
+                sample = self._inputs[self._forget_size :]
+            else:
+                sample = staged(sample)
+            bases = retained_input_subspaces(self._edited, sample, self.projection_energy)
+            self.projection_bases = {(self._prefix + layer).rstrip("."): basis for layer, basis in bases.items()}
+        theta0 = {
+            self._prefix + name: p.detach().clone().requires_grad_(True) for name, p in self._edited.named_parameters()
+        }
         _, kl, preservation = self._data_terms(theta0)
         data = kl if preservation is None else kl + preservation
         gradients = torch.autograd.grad(data, list(theta0.values()), allow_unused=True)
@@ -1249,7 +1368,7 @@ class ForsakenModule(UnlearningMethod):
                 }
             )
         )
-        self._theta = {name: p.detach().clone() for name, p in self.target.named_parameters()}  # θ_{t-1}
+        self._theta = {name: p.detach().clone() for name, p in theta0.items()}  # θ_{t-1}
         self.setup_seconds = time.perf_counter() - self._started
 
     @torch.no_grad()
@@ -1507,7 +1626,7 @@ class ForsakenModule(UnlearningMethod):
         """
         eta = check_positive("server_lr", server_lr, meaning="η")
         n0 = check_integer("batch_size", batch_size, meaning="n0, the server's batch size")
-        return {name: m.detach() * (n0 / eta) for name, m in self._accumulated().items()}
+        return {name: m * (n0 / eta) for name, m in self.mask_gradient.items()}
 
 
 # ---------------------------------------------------------------------------- the helper

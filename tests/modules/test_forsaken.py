@@ -525,6 +525,108 @@ def test_the_projection_leaves_the_papers_algorithm() -> None:
         forsaken_configuration("paper", projection_energy=0.9)
 
 
+class _HeldStill(ForsakenModule):
+    """The whole network runs at every iteration, but only the parameters under ``classifier.`` may move."""
+
+    def _project(self, direction: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {
+            name: value if name.startswith("classifier.") else torch.zeros_like(value)
+            for name, value in super()._project(direction).items()
+        }
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return SmallCNN(1, 5, image_size=8, hidden=16).eval()
+
+
+def test_head_moves_the_head_alone_and_computes_what_the_whole_network_would(digits: DigitsDataModule) -> None:
+    model = _small_cnn()
+    settings: dict[str, Any] = dict(
+        iterations=4, initial_gain=0.1, dynamic_penalty=False, preservation_weight=1.0, preservation_size=64,
+        stopping="validation", stopping_margin=0.4,
+    )  # fmt: skip
+    cached = ForsakenModule(model, head="classifier", **settings)
+    whole = _HeldStill(model, **settings)
+    _fit(cached, digits)
+    _fit(whole, digits)
+    # only the head's parameters are the generator's and the accumulated mask gradient's
+    assert cached.parameter_names == ["classifier.1.weight", "classifier.1.bias", "classifier.3.weight",
+                                      "classifier.3.bias"]  # fmt: skip
+    assert cached.generator_parameter_count == 2 * (16 + 5)  # a gain per output neuron, for its weights and bias
+    moved, reference = cached.unlearned_parameters(), whole.unlearned_parameters()
+    assert set(moved) == {name for name, _ in model.named_parameters()}
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(moved[name], reference[name], atol=1e-5, rtol=1e-4)
+        if name.startswith("features."):
+            assert torch.equal(moved[name], p.detach()) and not cached.mask_gradient[name].any()
+        else:
+            assert float((moved[name] - p.detach()).abs().max()) > 1e-4, name
+    for mine, theirs in zip(cached.history, whole.history):
+        assert mine.keys() == theirs.keys()
+        for key in mine:
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), key
+    unlearned = cached.unlearned_model()
+    assert type(unlearned) is SmallCNN
+    torch.testing.assert_close(dict(unlearned.named_parameters())["classifier.3.weight"], moved["classifier.3.weight"])
+
+
+def test_head_reads_the_layers_before_it_once_per_fit(digits: DigitsDataModule) -> None:
+    model = _small_cnn()
+    counts = []
+    for iterations in (2, 6):
+        module = ForsakenModule(
+            model, head="classifier", iterations=iterations, preservation_weight=1.0, stopping="validation"
+        )
+        before = len(counts)
+        counts.append(0)
+
+        def count(*_: Any, slot: int = before) -> None:
+            counts[slot] += 1
+
+        hook = module.target.features.register_forward_hook(count)
+        _fit(module, digits)
+        hook.remove()
+        assert module.iteration == iterations and "stop_auc" in module.history[-1]
+    assert counts[0] == counts[1]  # the iterations and the stopping checks run the head alone
+
+
+def test_head_with_the_projection_keys_the_heads_layers(digits: DigitsDataModule) -> None:
+    module = ForsakenModule(_small_cnn(), head="classifier", iterations=2, projection_energy=0.9)
+    _fit(module, digits)
+    assert set(module.projection_bases) == {"classifier.1", "classifier.3"}
+    for layer, basis in module.projection_bases.items():
+        step = module.mask_gradient[f"{layer}.weight"]
+        assert float((step.reshape(step.shape[0], -1) @ basis).norm()) <= 1e-4 * float(step.norm()) + 1e-12
+    last = ForsakenModule(_small_cnn(), head="classifier.3", iterations=2, projection_energy=0.9)
+    _fit(last, digits)
+    assert set(last.projection_bases) == {"classifier.3"}
+    assert last.parameter_names == ["classifier.3.weight", "classifier.3.bias"]
+
+
+def test_head_leaves_the_papers_algorithm() -> None:
+    assert paper_departures({"head": "classifier"}) == ["head='classifier'"]
+    assert paper_departures({"head": None}) == []
+    with pytest.raises(ValueError, match=r"head='classifier' leave it"):
+        forsaken_configuration("paper", head="classifier")
+
+
+def test_head_refuses_what_is_not_a_last_stage_with_parameters(digits: DigitsDataModule) -> None:
+    with pytest.raises(TypeError, match=r"Expected `head` to be the name of a submodule of the target, but got int"):
+        ForsakenModule(_small_cnn(), head=3)  # type: ignore[arg-type]
+    names = r"\(one of 'features', 'features.0', .*\), but got 'fc'"
+    with pytest.raises(ValueError, match=r"Expected `head` to name a submodule of the target \(SmallCNN\) that has"
+                       r" parameters " + names):  # fmt: skip
+        ForsakenModule(_small_cnn(), head="fc")
+    with pytest.raises(ValueError, match=r"but got 'features.1'"):  # a ReLU: nothing to move
+        ForsakenModule(_small_cnn(), head="features.1")
+    with pytest.raises(ValueError, match=r"but got ''"):  # the whole target is what head=None means
+        ForsakenModule(_small_cnn(), head="")
+    module = ForsakenModule(_small_cnn(), head="features", iterations=2)
+    with pytest.raises(RuntimeError, match=r"Expected `head` \('features'\) to be the last stage of the target's"):
+        _fit(module, digits)
+
+
 def test_the_stopping_rule_reads_a_seeded_sample_of_stopping_size(target: nn.Module, digits: DigitsDataModule) -> None:
     sized = ForsakenModule(target, iterations=2, stopping="validation", stopping_size=20)
     again = ForsakenModule(target, iterations=2, stopping="validation", stopping_size=20)
