@@ -325,7 +325,7 @@ def passes(run: ForsakenRun, datamodule: UnlearningDataModule) -> float:
         pair = [split for split in (module._validation, module._validation_heldout) if split is not None]
         validation = sum(len(split.inputs) for split in pair)
         once = len(splits["forget"]) + module._preserved_total + len(splits["probe"]) + validation
-        share = head_share(module, splits["forget"][0][0].unsqueeze(0))
+        share = head_share(module, datamodule.dataset("forget")[0][0].unsqueeze(0).to(module.device))
         per_iteration = len(splits["forget"]) + module._preserved_total
         head_work = iterations * per_iteration + checks * validation / 3
         return (once + len(splits["forget"])) / 3 + share * head_work
