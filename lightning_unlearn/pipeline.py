@@ -136,6 +136,31 @@ def _forsaken_settings(
     return resolved, shadow
 
 
+def _check_forsaken_rows(
+    chosen: Mapping[str, Mapping[str, Any]], recipe: TrainingRecipe, datamodule: UnlearningDataModule
+) -> None:
+    """Build every Forsaken row's module on an untrained backbone of the recipe, so that a setting the architecture
+    cannot take (a ``head`` it lacks, a value out of range) fails before anything trains."""
+    from lightning_unlearn.modules.forsaken import FORSAKEN_CONFIGURATIONS, ForsakenModule, forsaken_configuration
+
+    rows = [
+        (split_method_name(name)[1], settings)
+        for name, settings in chosen.items()
+        if split_method_name(name)[0] == "forsaken" and "class_path" not in settings
+    ]
+    if not rows:
+        return
+    backbone = recipe.build_backbone(datamodule)
+    for configuration, settings in rows:
+        if configuration is not None and configuration in FORSAKEN_CONFIGURATIONS:
+            resolved = forsaken_configuration(configuration, **settings)
+        else:
+            resolved = dict(settings)
+        if resolved.get("posterior") == "shadow" and resolved.get("shadow_model") is None:
+            resolved["shadow_model"] = backbone  # a stand-in: the oracle's shadow model has this architecture
+        ForsakenModule(backbone, **resolved)
+
+
 def _forsaken(
     context: ExperimentContext, receiver: type | None = None, configuration: str | None = None, **settings: Any
 ) -> MethodOutcome:
@@ -469,6 +494,7 @@ def _run(
     datamodule.prepare_data()
     datamodule.setup("fit")
     print(datamodule.summary(), flush=True)
+    _check_forsaken_rows(chosen, recipe, datamodule)
     stage_seconds["splits"] = time.perf_counter() - begin
     base_config = {"splits": datamodule.splits_digest(), "recipe": recipe.describe(datamodule)}
 

@@ -21,6 +21,24 @@ def test_a_settings_typo_fails_before_anything_is_trained_or_cached(tmp_path: Pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("methods", "error", "match"),
+    [
+        ({"forsaken[recommended]": {"head": "fc"}}, ValueError,
+         r"Expected `head` to name a submodule of the target \(MLP\) that has parameters \(one of '1', '3', '5'\),"
+         r" but got 'fc'\."),
+        ({"forsaken[mine]": {"projection_energy": 2.0}}, ValueError, r"Expected `projection_energy` .* but got 2\.0"),
+    ],
+)  # fmt: skip
+def test_a_forsaken_setting_the_architecture_cannot_take_fails_before_anything_trains(
+    tmp_path: Path, methods: dict, error: type[Exception], match: str
+) -> None:
+    cache = tmp_path / "cache"
+    with pytest.raises(error, match=match):
+        run_experiment(methods=methods, output_dir=tmp_path / "out", cache_dir=cache, progress_bar=False)
+    assert not cache.exists() or list(cache.iterdir()) == [], "nothing was trained or cached"
+
+
 def mnist_test_split_only(root: Path) -> None:
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -808,7 +808,8 @@ class ForsakenModule(UnlearningMethod):
             preservation term's sample of ``retain`` (``preservation_size`` samples) even when
             ``preservation_weight`` is 0.
         head: ``None`` (default: every parameter moves) or the dotted name of the target's
-            submodule that computes its logits last (see above).
+            submodule that computes its logits last (see above); an integer names a child of an
+            ``nn.Sequential`` target by its index.
 
     Raises:
         TypeError: ``target`` (or ``shadow_model``) is not an ``nn.Module``, or a setting of the
@@ -867,7 +868,7 @@ class ForsakenModule(UnlearningMethod):
         step_scale: StepScale = "absolute",
         stopping_size: int | None = None,
         projection_energy: float | None = None,
-        head: str | None = None,
+        head: str | int | None = None,
     ) -> None:
         if not isinstance(target, nn.Module):
             raise TypeError(f"Expected `target` to be an nn.Module, but got {type(target).__name__}.")
@@ -948,6 +949,8 @@ class ForsakenModule(UnlearningMethod):
         self.dynamic_penalty = dynamic_penalty
         self.posterior: PosteriorKind = posterior
         self.optimizer = optimizer
+        if isinstance(head, int) and not isinstance(head, bool):
+            head = str(head)  # a child of an nn.Sequential by its index, as YAML reads `head: 5`
         self.head = head
         self._edited = target if head is None else _head_module(target, head)  # the part whose parameters move
         self._prefix = "" if head is None else f"{head}."

@@ -604,6 +604,11 @@ def test_head_with_the_projection_keys_the_heads_layers(digits: DigitsDataModule
     assert last.parameter_names == ["classifier.3.weight", "classifier.3.bias"]
 
 
+def test_head_by_index_names_a_child_of_a_sequential_target(target: nn.Module) -> None:
+    assert ForsakenModule(target, head=5).parameter_names == ["5.weight", "5.bias"]  # the MLP's last layer
+    assert ForsakenModule(target, head="5").parameter_names == ["5.weight", "5.bias"]
+
+
 def test_head_leaves_the_papers_algorithm() -> None:
     assert paper_departures({"head": "classifier"}) == ["head='classifier'"]
     assert paper_departures({"head": None}) == []
@@ -612,8 +617,8 @@ def test_head_leaves_the_papers_algorithm() -> None:
 
 
 def test_head_refuses_what_is_not_a_last_stage_with_parameters(digits: DigitsDataModule) -> None:
-    with pytest.raises(TypeError, match=r"Expected `head` to be the name of a submodule of the target, but got int"):
-        ForsakenModule(_small_cnn(), head=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Expected `head` to be the name of a submodule of the target, but got float"):
+        ForsakenModule(_small_cnn(), head=3.0)  # type: ignore[arg-type]
     names = r"\(one of 'features', 'features.0', .*\), but got 'fc'"
     with pytest.raises(ValueError, match=r"Expected `head` to name a submodule of the target \(SmallCNN\) that has"
                        r" parameters " + names):  # fmt: skip
