@@ -113,17 +113,22 @@ class ExperimentContext:
         return self._shadow
 
 
+def _configured_forsaken(configuration: str | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The named configuration's settings with ``settings`` on top; for a label of the user's own, ``settings``
+    on the module's defaults."""
+    from lightning_unlearn.modules.forsaken import FORSAKEN_CONFIGURATIONS, forsaken_configuration
+
+    if configuration is not None and configuration in FORSAKEN_CONFIGURATIONS:
+        return forsaken_configuration(configuration, **settings)
+    return dict(settings)
+
+
 def _forsaken_settings(
     context: ExperimentContext, configuration: str | None, settings: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The module's settings (the named configuration's, ``settings`` on top, the shadow model filled in),
     and what the report says about the shadow model."""
-    from lightning_unlearn.modules.forsaken import FORSAKEN_CONFIGURATIONS, forsaken_configuration
-
-    if configuration is not None and configuration in FORSAKEN_CONFIGURATIONS:
-        resolved = forsaken_configuration(configuration, **settings)
-    else:  # a label of the user's own: the settings given, on the module's defaults
-        resolved = dict(settings)
+    resolved = _configured_forsaken(configuration, settings)
     shadow: dict[str, Any] = {}
     if resolved.get("posterior") == "shadow" and resolved.get("shadow_model") is None:
         model, seconds = context.shadow_model()
@@ -141,7 +146,7 @@ def _check_forsaken_rows(
 ) -> None:
     """Build every Forsaken row's module on an untrained backbone of the recipe, so that a setting the architecture
     cannot take (a ``head`` it lacks, a value out of range) fails before anything trains."""
-    from lightning_unlearn.modules.forsaken import FORSAKEN_CONFIGURATIONS, ForsakenModule, forsaken_configuration
+    from lightning_unlearn.modules.forsaken import ForsakenModule
 
     rows = [
         (split_method_name(name)[1], settings)
@@ -152,10 +157,7 @@ def _check_forsaken_rows(
         return
     backbone = recipe.build_backbone(datamodule)
     for configuration, settings in rows:
-        if configuration is not None and configuration in FORSAKEN_CONFIGURATIONS:
-            resolved = forsaken_configuration(configuration, **settings)
-        else:
-            resolved = dict(settings)
+        resolved = _configured_forsaken(configuration, settings)
         if resolved.get("posterior") == "shadow" and resolved.get("shadow_model") is None:
             resolved["shadow_model"] = backbone  # a stand-in: the oracle's shadow model has this architecture
         ForsakenModule(backbone, **resolved)

@@ -633,12 +633,12 @@ def _head_module(target: nn.Module, head: Any) -> nn.Module:
     """The submodule ``head`` names in ``target``, checked: a string, a submodule, with parameters."""
     if not isinstance(head, str):
         raise TypeError(f"Expected `head` to be the name of a submodule of the target, but got {type(head).__name__}.")
-    names = [name for name, module in target.named_modules() if name and next(module.parameters(), None) is not None]
     try:
         module = target.get_submodule(head)
     except AttributeError:
         module = None
     if module is None or module is target or next(module.parameters(), None) is None:
+        names = [name for name, child in target.named_modules() if name and next(child.parameters(), None) is not None]
         shown = ", ".join(repr(name) for name in names[:12]) + (", …" if len(names) > 12 else "")
         raise ValueError(
             f"Expected `head` to name a submodule of the target ({type(target).__name__}) that has parameters"
