@@ -544,7 +544,7 @@ def test_head_moves_the_head_alone_and_computes_what_the_whole_network_would(dig
     model = _small_cnn()
     settings: dict[str, Any] = dict(
         iterations=4, initial_gain=0.1, dynamic_penalty=False, preservation_weight=1.0, preservation_size=64,
-        stopping="validation", stopping_margin=0.4,
+        stopping="validation", stopping_margin=0.0,
     )  # fmt: skip
     cached = ForsakenModule(model, head="classifier", **settings)
     whole = _HeldStill(model, **settings)
@@ -562,6 +562,8 @@ def test_head_moves_the_head_alone_and_computes_what_the_whole_network_would(dig
             assert torch.equal(moved[name], p.detach()) and not cached.mask_gradient[name].any()
         else:
             assert float((moved[name] - p.detach()).abs().max()) > 1e-4, name
+    assert len(cached.history) == len(whole.history) == 4
+    assert all("stop_auc" in record for record in cached.history)  # the stopping rule read the cached pair
     for mine, theirs in zip(cached.history, whole.history):
         assert mine.keys() == theirs.keys()
         for key in mine:
@@ -630,6 +632,18 @@ def test_head_refuses_what_is_not_a_last_stage_with_parameters(digits: DigitsDat
     module = ForsakenModule(_small_cnn(), head="features", iterations=2)
     with pytest.raises(RuntimeError, match=r"Expected `head` \('features'\) to be the last stage of the target's"):
         _fit(module, digits)
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.fc = nn.Linear(64, 5), nn.Linear(5, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.fc(self.body(x)))
+
+    with pytest.raises(RuntimeError, match=r"Expected `head` \('fc'\) to be called once per forward pass of the"
+                                           r" target, on one tensor, but it was called 2 times\."):  # fmt: skip
+        _fit(ForsakenModule(Twice().eval(), head="fc", iterations=2), digits)
 
 
 def test_the_stopping_rule_reads_a_seeded_sample_of_stopping_size(target: nn.Module, digits: DigitsDataModule) -> None:
